@@ -128,7 +128,6 @@ class StylizeConfig:
     max_size: int | None = None  # downscale so the long side is at most this many px
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = 95  # JPEG quality
-    overwrite: bool = False
 
     def __post_init__(self) -> None:
         if not self.model:
