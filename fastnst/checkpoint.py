@@ -7,6 +7,7 @@ Every file is read with torch.load(weights_only=True): no arbitrary unpickling.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,50 @@ FORMAT_VERSION = 1
 # Lightning checkpoints keep the net under this attribute of the LightningModule.
 LIGHTNING_PREFIX = "transformer."
 _WRAPPER_PREFIXES = ("_orig_mod.", "module.")
+MODEL_SUFFIX = ".ckpt"
+CHECKPOINTS_ENV = "FASTNST_CHECKPOINTS"
+
+
+def model_search_dirs() -> list[Path]:
+    """Folders searched for bare model names, in order, without duplicates.
+
+    $FASTNST_CHECKPOINTS (one or more folders joined by os.pathsep), ./checkpoints, and the
+    `checkpoints/` folder beside the package (the repository's shipped styles in an editable
+    install).
+    """
+    env = os.environ.get(CHECKPOINTS_ENV, "")
+    candidates = [Path(part) for part in env.split(os.pathsep) if part]
+    candidates += [Path("checkpoints"), Path(__file__).resolve().parent.parent / "checkpoints"]
+    unique: dict[Path, Path] = {}
+    for folder in candidates:
+        unique.setdefault(folder.resolve(), folder)
+    return list(unique.values())
+
+
+def resolve_model(name_or_path: str | Path) -> Path:
+    """Turn a bare model name (`starry_night`) into `<dir>/starry_night.ckpt`; paths pass through.
+
+    A bare name has no path separator and no suffix and is not an existing file; it is looked
+    up in model_search_dirs(), first match wins. Raises FastNSTError naming the folders searched
+    and the model names they hold when nothing matches.
+    """
+    text = str(name_or_path)
+    path = Path(text)
+    is_bare = not any(sep in text for sep in ("/", os.sep)) and not path.suffix
+    if not is_bare or path.is_file():
+        return path
+    folders = model_search_dirs()
+    for folder in folders:
+        candidate = folder / f"{text}{MODEL_SUFFIX}"
+        if candidate.is_file():
+            return candidate
+    available = sorted({p.stem for folder in folders if folder.is_dir()
+                        for p in folder.glob(f"*{MODEL_SUFFIX}")})
+    raise FastNSTError(
+        f"no model named {text!r} (looked for {text}{MODEL_SUFFIX} in "
+        f"{', '.join(str(folder) for folder in folders)}; "
+        f"available: {', '.join(available) if available else 'none'}; "
+        f"set ${CHECKPOINTS_ENV} or give a path)")
 
 
 def clean_state_dict(state: dict[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
@@ -84,12 +129,20 @@ def _arch_and_state(payload: Any, path: Path) -> tuple[dict[str, Any], dict[str,
     raise FastNSTError(f"{path}: not a fastnst or Lightning checkpoint")
 
 
+def recorded_style(meta: dict[str, Any]) -> Path | None:
+    """The style image a slim checkpoint's training config names, if that file exists here."""
+    config = meta.get("config")
+    recorded = config.get("style") if isinstance(config, dict) else None
+    return Path(recorded) if recorded and Path(recorded).is_file() else None
+
+
 def load_model(path: str | Path) -> tuple[TransformerNet, dict[str, Any]]:
     """Rebuild the transform net from a slim or Lightning checkpoint (detected by content).
 
-    Returns (net in eval mode on CPU, metadata dict).
+    path may be a bare model name (see resolve_model). Returns (net in eval mode on CPU,
+    metadata dict).
     """
-    path = Path(path)
+    path = resolve_model(path)
     arch, state, meta = _arch_and_state(_read(path), path)
     try:
         net = TransformerNet(**arch)

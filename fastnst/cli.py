@@ -36,6 +36,7 @@ from fastnst.image import (
 )
 
 ASSETS = Path(__file__).parent / "assets"
+_MODEL_NAME_HELP = "NAME.ckpt in $FASTNST_CHECKPOINTS, ./checkpoints or the shipped checkpoints/"
 
 
 def _optional_int(text: str) -> int | None:
@@ -258,8 +259,9 @@ def _stylize_parser() -> argparse.ArgumentParser:
         prog="fastnst-stylize", argument_default=argparse.SUPPRESS,
         description="Stylize images with a trained model, keeping each image's size.")
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files and/or folders")
-    parser.add_argument("--model", required=True, metavar="CKPT",
-                        help="slim (.ckpt from fastnst-train) or Lightning checkpoint")
+    parser.add_argument("--model", required=True, metavar="CKPT|NAME",
+                        help="slim (.ckpt from fastnst-train) or Lightning checkpoint, or a "
+                             f"model name such as starry_night ({_MODEL_NAME_HELP})")
     parser.add_argument("-o", "--output", metavar="OUT",
                         help="output file (one input) or folder; default: IN.stylized.EXT "
                              "beside each input")
@@ -321,12 +323,14 @@ def stylize_main(argv: Sequence[str] | None = None) -> int:
     args = _stylize_parser().parse_args(argv)
 
     def body() -> int:
+        from fastnst.checkpoint import resolve_model
         from fastnst.inference import Stylizer
 
         config = load_config(StylizeConfig, (), {**_overrides(args),
                                                  "inputs": tuple(args.inputs)})
         pairs = plan_outputs(config.inputs, config.output)
-        stylizer = Stylizer.from_checkpoint(config.model, config.device, config.precision)
+        stylizer = Stylizer.from_checkpoint(resolve_model(config.model), config.device,
+                                            config.precision)
         failures = 0
         for source, target in pairs:
             try:
@@ -386,3 +390,95 @@ def slow_main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     return _run("fastnst-slow", body)
+
+
+# ----------------------------------------------------------------------------------- eval
+
+
+def _eval_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastnst-eval", argument_default=argparse.SUPPRESS,
+        description="Score a style model on a folder of photos: style error (relative Gram "
+                    "distance, relu1_1..relu5_1) and content error (relative relu4_2 distance), "
+                    "per image and averaged, optionally next to the slow Gatys baseline.")
+    parser.add_argument("--model", metavar="CKPT|NAME",
+                        help=f"checkpoint or model name (required; {_MODEL_NAME_HELP})")
+    parser.add_argument("--content", metavar="DIR", help="folder of content photos (required)")
+    parser.add_argument("--style", metavar="IMAGE",
+                        help="style image (default: the one named in the model's training "
+                             "config, if that file exists)")
+    parser.add_argument("--baseline-iters", type=int, metavar="N",
+                        help="also run the slow baseline (L-BFGS, N loss evaluations, from the "
+                             "content, with the model's training loss settings); default 0: off")
+    parser.add_argument("-o", "--output", metavar="JSON", help="write the metrics here")
+    parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--max-size", type=_optional_int, metavar="PX",
+                        help="downscale photos to this long side first (default 512; 0 keeps it)")
+    parser.add_argument("--batch-size", type=int, metavar="B",
+                        help="same-sized images per pass; the baseline optimizes each batch "
+                             "jointly (default 8; ~100 fits 481x321 px on an 80 GB GPU)")
+    parser.add_argument("--max-pixels", type=int, metavar="N",
+                        help="refuse images with more pixels (default 150000000)")
+    return parser
+
+
+def eval_main(argv: Sequence[str] | None = None) -> int:
+    args = _eval_parser().parse_args(argv)
+
+    def body() -> int:
+        from fastnst.config import EvalConfig
+        from fastnst.evaluate import evaluate, format_summary, write_report
+
+        config = load_config(EvalConfig, (), _overrides(args))
+        output = Path(config.output) if config.output is not None else None
+        if output is not None:
+            check_writable_dir(output.parent if str(output.parent) else Path("."))
+        report = evaluate(config)
+        print(format_summary(report))
+        if output is not None:
+            write_report(report, output)
+            print(f"metrics: {output}")
+        return 0
+
+    return _run("fastnst-eval", body)
+
+
+# ---------------------------------------------------------------------------------- sheet
+
+
+def _sheet_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastnst-sheet", argument_default=argparse.SUPPRESS,
+        description="Contact sheet: rows are photos, columns are styles (first column the "
+                    "photo, header row the style images).")
+    parser.add_argument("--models", nargs="+", metavar="CKPT|NAME",
+                        help=f"checkpoints or model names (required; {_MODEL_NAME_HELP})")
+    parser.add_argument("--content", nargs="+", metavar="IMAGE", help="photos (required)")
+    parser.add_argument("-o", "--output", metavar="OUT", help=".png or .jpg (required)")
+    parser.add_argument("--size", type=int, metavar="PX",
+                        help="cell side in px; photos are centre-cropped to it and stylized "
+                             "at it (default 256)")
+    parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--max-pixels", type=int, metavar="N",
+                        help="refuse images with more pixels (default 150000000)")
+    return parser
+
+
+def sheet_main(argv: Sequence[str] | None = None) -> int:
+    args = _sheet_parser().parse_args(argv)
+
+    def body() -> int:
+        from fastnst.config import SheetConfig
+        from fastnst.sheet import make_sheet
+
+        config = load_config(SheetConfig, (), _overrides(args))
+        output = Path(config.output)
+        if output.suffix.lower() not in SAVE_SUFFIXES:
+            raise FastNSTError(f"{output}: output must end in .jpg, .jpeg or .png")
+        check_writable_dir(output.parent if str(output.parent) else Path("."))
+        sheet = make_sheet(config)
+        save_image(sheet, output)
+        print(f"{output}  ({sheet.width}x{sheet.height} px)")
+        return 0
+
+    return _run("fastnst-sheet", body)

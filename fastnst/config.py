@@ -168,6 +168,57 @@ class SlowConfig(LossConfig):
             raise FastNSTError("--iterations must be >= 1")
 
 
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything `fastnst-eval` needs. The metric itself is fixed (see fastnst.evaluate)."""
+
+    model: str = ""  # checkpoint path or bare model name
+    content: str = ""  # folder (or file) of content photos
+    style: str | None = None  # style image; default: the one the model was trained on
+    baseline_iters: int = 0  # L-BFGS evaluations of the slow baseline per image; 0: no baseline
+    output: str | None = None  # metrics .json; default: summary on stdout only
+    device: str = "auto"
+    max_size: int | None = 512  # content photos are downscaled to this long side, px
+    batch_size: int = 8  # same-sized images per forward pass / joint L-BFGS run
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise FastNSTError("--model is required (a checkpoint file or model name)")
+        if not self.content:
+            raise FastNSTError("--content is required (a folder of photos)")
+        if self.baseline_iters < 0:
+            raise FastNSTError("--baseline-iters must be >= 0")
+        if self.batch_size < 1:
+            raise FastNSTError("--batch-size must be >= 1")
+        if self.max_size is not None and self.max_size < 16:
+            raise FastNSTError("--max-size must be at least 16 px")
+        if self.output is not None and Path(self.output).suffix.lower() != ".json":
+            raise FastNSTError(f"-o {self.output}: the metrics file must end in .json")
+
+
+@dataclass(frozen=True)
+class SheetConfig:
+    """Everything `fastnst-sheet` (contact sheet: photos x styles) needs."""
+
+    models: tuple[str, ...] = ()  # checkpoint paths or bare model names, one column each
+    content: tuple[str, ...] = ()  # photos, one row each
+    output: str = ""  # .png or .jpg
+    size: int = 256  # cell side, px; photos are centre-cropped to squares and stylized at it
+    device: str = "auto"
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise FastNSTError("--models needs at least one checkpoint or model name")
+        if not self.content:
+            raise FastNSTError("--content needs at least one photo")
+        if not self.output:
+            raise FastNSTError("-o/--output is required (a .png or .jpg file)")
+        if self.size < 16:
+            raise FastNSTError("--size must be at least 16 px")
+
+
 C = TypeVar("C")
 
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 import torch
 from tqdm import tqdm
 
-from fastnst.config import SlowConfig
+from fastnst.config import LossConfig, SlowConfig
 from fastnst.image import load_tensor
 from fastnst.inference import resolve_device
 from fastnst.losses import LossTerms, PerceptualLoss
 from fastnst.vgg import VGG19Features
 
 
-def build_loss(config: SlowConfig, vgg: VGG19Features, style: torch.Tensor) -> PerceptualLoss:
+def build_loss(config: LossConfig, vgg: VGG19Features, style: torch.Tensor) -> PerceptualLoss:
+    """The perceptual loss `config` describes; style: (1, 3, H, W) in [0, 1] on vgg's device."""
     return PerceptualLoss(
         vgg, style, config.content_layers, config.style_layers, config.style_layer_weights,
         config.content_weight, config.style_weight, config.tv_weight,
@@ -26,12 +27,16 @@ def build_loss(config: SlowConfig, vgg: VGG19Features, style: torch.Tensor) -> P
 def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str = "lbfgs",
                  init: str = "content", iterations: int = 300, lr: float = 1.0,
                  progress: bool = True) -> tuple[torch.Tensor, LossTerms]:
-    """Optimize an image so its VGG features match `content` and the loss's style.
+    """Optimize images so their VGG features match `content` and the loss's style.
 
-    content: (1, 3, H, W) in [0, 1] on the loss's device. The pixels themselves are optimized
+    content: (N, 3, H, W) in [0, 1] on the loss's device. The pixels themselves are optimized
     and clamped to [0, 1] before each evaluation (as in the PyTorch tutorial).
     iterations counts loss evaluations for L-BFGS (as Gatys' max_iter) and steps for Adam.
-    Returns (image (1, 3, H, W) in [0, 1], final loss terms).
+    With N > 1 the objective is the sum of the N images' losses, so each image gets the
+    gradient it would get alone; but one optimizer runs jointly over the batch (for L-BFGS: one
+    step length per line search and one curvature history for all N images), so the results are
+    not those of optimizing each image on its own. Batching is for GPU throughput.
+    Returns (images (N, 3, H, W) in [0, 1], final loss terms, each a mean over the N images).
     """
     targets = loss_fn.content_targets(content)
     start = content if init == "content" else torch.rand_like(content)
@@ -44,11 +49,12 @@ def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str 
             image.clamp_(0, 1)
         opt.zero_grad(set_to_none=True)
         terms = loss_fn(image, targets)
-        terms.total.backward()
+        objective = terms.total * image.shape[0]  # every loss term is a batch mean
+        objective.backward()
         last[:] = [terms]
         bar.update(1)
-        bar.set_postfix(loss=f"{terms.total.item():.4g}")
-        return terms.total.detach()
+        bar.set_postfix(loss=f"{objective.item():.4g}")
+        return objective.detach()
 
     if optimizer == "lbfgs":
         opt: torch.optim.Optimizer = torch.optim.LBFGS(

@@ -1,9 +1,14 @@
+from pathlib import Path
+
 import pytest
 import torch
+from PIL import Image
 
-from fastnst.checkpoint import FORMAT, load_model, save_model
+from fastnst.checkpoint import CHECKPOINTS_ENV, FORMAT, load_model, resolve_model, save_model
+from fastnst.cli import stylize_main
 from fastnst.errors import FastNSTError
 from fastnst.transformer import TransformerNet
+from tests.conftest import CONTENT
 
 
 def test_round_trip_keeps_weights_and_arch(tmp_path):
@@ -58,3 +63,44 @@ def test_arbitrary_pickles_and_junk_are_refused(tmp_path):
         load_model(other)
     with pytest.raises(FastNSTError, match="no such checkpoint"):
         load_model(tmp_path / "missing.ckpt")
+
+
+@pytest.fixture
+def model_dirs(tmp_path, monkeypatch):
+    """$FASTNST_CHECKPOINTS and ./checkpoints each holding a mosaic.ckpt (meta says which)."""
+    env_dir, cwd = tmp_path / "env", tmp_path / "cwd"
+    env_dir.mkdir()
+    (cwd / "checkpoints").mkdir(parents=True)
+    save_model(TransformerNet(width=0.25), env_dir / "mosaic.ckpt", meta={"style": "env"})
+    save_model(TransformerNet(width=0.25), cwd / "checkpoints" / "mosaic.ckpt",
+               meta={"style": "cwd"})
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv(CHECKPOINTS_ENV, raising=False)
+    return env_dir
+
+
+def test_bare_model_names_are_searched_in_order(model_dirs, monkeypatch):
+    assert resolve_model("mosaic") == Path("checkpoints/mosaic.ckpt")
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(model_dirs))
+    assert resolve_model("mosaic") == model_dirs / "mosaic.ckpt"
+    assert load_model("mosaic")[1]["style"] == "env"
+    # Anything with a separator or a suffix is a path, used as given.
+    assert resolve_model("sub/mosaic") == Path("sub/mosaic")
+    assert resolve_model("mosaic.ckpt") == Path("mosaic.ckpt")
+
+
+def test_unknown_model_name_lists_folders_and_names(model_dirs, monkeypatch):
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(model_dirs))
+    with pytest.raises(FastNSTError) as caught:
+        resolve_model("no_such_style")
+    message = str(caught.value)
+    assert "no model named 'no_such_style'" in message and "\n" not in message
+    assert str(model_dirs) in message and "checkpoints" in message and "mosaic" in message
+
+
+def test_stylize_cli_accepts_a_bare_name(model_dirs, monkeypatch, tmp_path):
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(model_dirs))
+    out = tmp_path / "out.png"
+    assert stylize_main([str(CONTENT), "--model", "mosaic", "-o", str(out), "--max-size", "32",
+                         "--device", "cpu"]) == 0
+    assert max(Image.open(out).size) == 32
