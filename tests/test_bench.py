@@ -1,0 +1,85 @@
+"""fastnst-bench: analytic FLOP counts and a tiny CPU run of the whole benchmark."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from fastnst.bench import conv_macs, device_peak, transformer_flops
+from fastnst.cli import bench_main
+from fastnst.transformer import TransformerNet
+from tests.conftest import ASSETS
+
+REQUIRED = {"task", "device", "height", "width_px", "net_width", "variant", "backend",
+            "precision", "ms_per_item", "items_per_s", "peak_mem_mb", "flops_per_item",
+            "tflops", "peak_tflops", "peak_share"}
+
+
+def test_transformer_conv_macs_by_hand():
+    macs = conv_macs(TransformerNet(), (1, 3, 64, 64))
+    # First layer: 9x9 conv, 3 -> 32 channels, reflection-padded, 64x64 out.
+    assert macs["encoder.0.1"] == 64 * 64 * 32 * 3 * 9 * 9
+    by_hand = (64 * 64 * 32 * 3 * 81  # 9x9 in
+               + 32 * 32 * 64 * 32 * 9  # 3x3 stride 2 -> 32x32
+               + 16 * 16 * 128 * 64 * 9  # 3x3 stride 2 -> 16x16
+               + 10 * 16 * 16 * 128 * 128 * 9  # 5 residual blocks, 2 convs each
+               + 32 * 32 * 64 * 128 * 9  # upsample x2 + 3x3
+               + 64 * 64 * 32 * 64 * 9  # upsample x2 + 3x3
+               + 64 * 64 * 3 * 32 * 81)  # 9x9 out
+    assert sum(macs.values()) == by_hand == 629_932_032
+    assert transformer_flops(1.0, 64, 64) == 2 * by_hand
+    # odd sizes are padded to a multiple of 4 first: 61x63 costs what 64x64 does
+    assert transformer_flops(1.0, 61, 63) == 2 * by_hand
+
+
+def test_flop_count_agrees_with_torch_flop_counter():
+    net = TransformerNet(width=0.5)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.rand(1, 3, 40, 72))
+    convs = counter.get_flop_counts()["Global"][torch.ops.aten.convolution]
+    assert transformer_flops(0.5, 40, 72) == convs
+
+
+def test_cpu_peak_is_measured():
+    peak = device_peak(torch.device("cpu"))
+    assert peak["fp32_tflops"] > 0 and peak["source"].startswith("measured")
+
+
+def test_tiny_cpu_bench_writes_both_variants(tmp_path, capsys):
+    output = tmp_path / "bench.json"
+    code = bench_main(["--device", "cpu", "--sizes", "64x64", "--widths", "1", "--iters", "1",
+                       "--warmup", "1", "--train-size", "64", "--train-batch", "4",
+                       "--baseline-batch", "2", "--workers", "0",
+                       "--photos", str(ASSETS / "photos"), "-o", str(output)])
+    assert code == 0
+    report = json.loads(output.read_text())
+    assert report["torch"] == torch.__version__ and report["device"].startswith("CPU")
+    assert "MACs = N * H_out * W_out" in report["flop_counting"]
+    assert report["peak_flops"]["fp32_tflops"] > 0
+    rows = report["results"]
+    assert {(r["task"], r["variant"]) for r in rows} == {
+        ("inference", "baseline"), ("inference", "optimized"),
+        ("train", "baseline"), ("train", "optimized")}
+    for row in rows:
+        assert REQUIRED <= set(row), REQUIRED - set(row)
+        assert row["device"] == report["device"] and row["ms_per_item"] > 0
+        assert ("speedup" in row) == (row["variant"] == "optimized")
+        if row["variant"] == "optimized":
+            assert row["speedup"] > 0
+    train = {r["variant"]: r for r in rows if r["task"] == "train"}
+    assert train["baseline"]["batch"] == 2 and train["optimized"]["batch"] == 4
+    assert train["optimized"]["coco_2_epochs_min"] > 0
+    assert train["baseline"]["height"] == train["baseline"]["width_px"] == 64
+    table = capsys.readouterr().out
+    assert "speedup" in table and f"wrote {output}" in table
+
+
+def test_bad_options_are_one_line_errors(tmp_path, capsys):
+    assert bench_main(["--tasks", "video", "-o", str(tmp_path / "b.json")]) == 2
+    assert "--tasks" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench_main(["--sizes", "big"])
+    assert not (tmp_path / "b.json").exists()

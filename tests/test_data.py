@@ -1,0 +1,99 @@
+"""Training data: the photo cache (fastnst-prepare-data), its dataset and on-device crops."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fastnst.cli import prepare_data_main, train
+from fastnst.config import TrainConfig, load_config
+from fastnst.data import (
+    PhotoCache,
+    PhotoFolder,
+    cache_side,
+    make_loader,
+    open_dataset,
+    prepare_cache,
+    random_crop_flip,
+)
+from fastnst.errors import FastNSTError
+from tests.conftest import DEBUG_CONFIG
+
+
+def test_prepare_data_writes_uint8_array_and_skips_corrupt_files(tmp_path, photos, capsys):
+    (photos / "sub" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    cache = tmp_path / "cache"
+    assert prepare_data_main([str(photos), "-o", str(cache), "--image-size", "64",
+                              "--workers", "2"]) == 0
+    assert "skipped 1 unreadable" in capsys.readouterr().out
+    index = json.loads((cache / "index.json").read_text())
+    side = cache_side(64)
+    assert side == 72 and index["shape"] == [6, side, side, 3]
+    assert index["skipped_files"] == [str(photos / "sub" / "broken.jpg")]
+    dataset = PhotoCache(cache)
+    assert len(dataset) == 6 and dataset.skipped == 1
+    item = dataset[0]
+    assert item.dtype == torch.uint8 and item.shape == (side, side, 3)
+    batch = dataset.__getitems__([3, 1])
+    assert batch["images"].shape == (2, side, side, 3)
+    assert torch.equal(batch["images"][0], dataset[1])  # read in file order
+    array = np.memmap(cache / "images.u8", dtype=np.uint8, mode="r")
+    assert array.size == 6 * side * side * 3
+    assert 20 < float(item.float().mean()) < 235  # a photo, not zeros
+
+    # the same folder again: refused, nothing touched
+    assert prepare_data_main([str(photos), "-o", str(cache)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert not list(tmp_path.glob(".cache.*"))  # no staging folder left behind
+
+
+def test_dataset_choice_and_size_mismatch(tmp_path, photos):
+    cache = tmp_path / "cache"
+    prepare_cache([photos], cache, 64, max_pixels=10**8, progress=False)
+    assert isinstance(open_dataset(cache, 64, 10**8), PhotoCache)
+    assert isinstance(open_dataset(photos, 64, 10**8), PhotoFolder)
+    with pytest.raises(FastNSTError, match="prepared for 64 px crops"):
+        open_dataset(cache, 128, 10**8)
+    (cache / "images.u8").write_bytes(b"\0" * 10)
+    with pytest.raises(FastNSTError, match="re-run fastnst-prepare-data"):
+        PhotoCache(cache)
+
+
+def test_loader_batches_and_random_crop_flip(tmp_path, photos):
+    cache = tmp_path / "cache"
+    prepare_cache([photos], cache, 64, max_pixels=10**8, progress=False)
+    batch = next(iter(make_loader(PhotoCache(cache), batch_size=4, num_workers=1)))
+    assert batch["images"].shape == (4, 72, 72, 3) and batch["skipped"] == 0
+
+    # each crop is a 48x48 window of its own image, flipped or not
+    images = torch.randint(0, 256, (8, 60, 60, 3), dtype=torch.uint8)
+    crops = random_crop_flip(images, 48)
+    assert crops.shape == (8, 3, 48, 48) and crops.dtype == torch.float32
+    assert 0 <= crops.min() and crops.max() <= 1
+    flips = 0
+    for image, crop in zip(images, crops, strict=True):
+        target = (crop * 255).round().byte().permute(1, 2, 0)  # (48, 48, 3)
+        windows = [(t, left) for t in range(13) for left in range(13)
+                   if torch.equal(image[t:t + 48, left:left + 48], target)]
+        flipped = [(t, left) for t in range(13) for left in range(13)
+                   if torch.equal(image[t:t + 48, left:left + 48].flip(1), target)]
+        assert len(windows) + len(flipped) == 1
+        flips += len(flipped)
+    assert 0 < flips < 8  # both happen (p = 1 - 2 / 2^8 for a fair coin)
+    with pytest.raises(FastNSTError, match="smaller than the 64 px crop"):
+        random_crop_flip(images, 64)
+
+
+def test_training_on_a_cache(tmp_path, photos, style_image):
+    cache = tmp_path / "cache"
+    prepare_cache([photos], cache, 64, max_pixels=10**8, progress=False)
+    config = load_config(TrainConfig, [str(DEBUG_CONFIG)], {
+        "style": str(style_image), "data": str(cache), "runs_dir": str(tmp_path / "runs"),
+        "output": str(tmp_path / "model.ckpt"), "name": "cache", "max_steps": 2})
+    output = train(config)
+    payload = torch.load(output, weights_only=True)
+    assert payload["meta"]["steps"] == 2
+    assert payload["meta"]["images_seen"] == 2 * config.batch_size
