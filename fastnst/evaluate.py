@@ -32,6 +32,7 @@ from fastnst.image import atomic_output, list_images, load_tensor
 from fastnst.inference import Stylizer, resolve_device
 from fastnst.losses import gram_matrix
 from fastnst.slow import build_loss, stylize_slow
+from fastnst.transformer import TransformerNet
 from fastnst.vgg import VGG19Features
 
 METRIC_VGG_WEIGHTS = "caffe"
@@ -158,7 +159,7 @@ def _summary(errors: Sequence[ImageErrors], seconds: float) -> dict[str, Any]:
     }
 
 
-def _score_fast(net: torch.nn.Module, contents: Sequence[torch.Tensor],
+def _score_fast(net: TransformerNet, contents: Sequence[torch.Tensor],
                 batches: Sequence[Sequence[int]], metric: QualityMetric
                 ) -> tuple[list[ImageErrors], float]:
     """Errors of the transform net's outputs per image, and the seconds spent stylizing."""
@@ -212,9 +213,10 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     "fast": SUMMARY, "baseline": SUMMARY + {"iterations", "optimizer", "init", "loss",
     "loss_source"} or None, "fast_over_baseline": {"style_error", "content_error"} or None,
     "images": [{"path", "width", "height", "fast": ERRORS, "baseline": ERRORS or None}]},
-    where SUMMARY = means of ERRORS over the images + "seconds" (wall time of stylizing, s),
-    ERRORS = {"style_error", "content_error", "style_error_per_layer": {layer: error}}, and
-    fast_over_baseline divides the fast means by the baseline's.
+    where SUMMARY = means of ERRORS over the images + "seconds" (wall time of stylizing all
+    images, s, the first batch's warm-up included), ERRORS = {"style_error", "content_error",
+    "style_error_per_layer": {layer: error}}, and fast_over_baseline divides the fast means by
+    the baseline's.
     """
     device = resolve_device(config.device)
     if device.type == "cuda":
