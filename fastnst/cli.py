@@ -422,7 +422,7 @@ def _eval_parser() -> argparse.ArgumentParser:
                         help="downscale photos to this long side first (default 512; 0 keeps it)")
     parser.add_argument("--batch-size", type=int, metavar="B",
                         help="same-sized images per pass; the baseline optimizes each batch "
-                             "jointly (default 8; ~100 fits 481x321 px on an 80 GB GPU)")
+                             "jointly, needing roughly 0.5 GB per 481x321 photo (default 8)")
     parser.add_argument("--max-pixels", type=int, metavar="N",
                         help="refuse images with more pixels (default 150000000)")
     return parser
