@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import platform
 import tempfile
 import threading
@@ -212,13 +213,13 @@ class PeakMemory:
         self.device = device
         self.mb: float | None = None
         self._stop = threading.Event()
-        self._peak = 0
+        self._start = self._peak = 0  # resident bytes
         self._thread: threading.Thread | None = None
 
     @staticmethod
     def _rss() -> int:
         with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * 4096  # resident pages x page size
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")  # resident pages
 
     def _sample(self) -> None:
         while not self._stop.wait(0.001):
@@ -345,67 +346,95 @@ def _time_inference(forward: Callable[[torch.Tensor], Any], size: tuple[int, int
     return seconds, memory.mb
 
 
+@dataclass(frozen=True)
+class _InferenceVariant:
+    """One way of running a net: forward((N, 3, H, W) frames on the device) -> output."""
+
+    variant: str
+    backend: str
+    precision: str
+    channels_last: bool
+    forward: Callable[[torch.Tensor], Any]
+
+
+def _inference_variants(net: TransformerNet, device: torch.device, options: BenchOptions,
+                        log: Callable[[str], None]) -> list[_InferenceVariant]:
+    """Baseline, the Stylizer fast path (eager, and compiled with --compile) and, on CPUs
+    with onnxruntime installed, the exported ONNX model (fastnst-stylize --backend onnx)."""
+    from fastnst.inference import Stylizer
+
+    def torch_variant(variant: str, backend: str, precision: str,
+                      channels_last: bool) -> _InferenceVariant:
+        stylizer = Stylizer(copy.deepcopy(net), str(device), _STYLIZE_PRECISION[precision],
+                            channels_last=channels_last)
+        # Static shapes (one graph per frame size) and the chosen mode, rather than
+        # Stylizer(compile=True)'s defaults.
+        call = (torch.compile(stylizer.net, dynamic=False, mode=options.compile_mode)
+                if backend == "inductor" else stylizer.net)
+
+        def forward(frames: torch.Tensor) -> torch.Tensor:
+            with (torch.autocast(device.type, dtype=stylizer.dtype) if stylizer.dtype
+                  else nullcontext()):
+                return call(frames)
+
+        return _InferenceVariant(variant, backend, precision, channels_last, forward)
+
+    fast = _optimized_precision(device)
+    variants = [torch_variant("baseline", "eager", "fp32", False),
+                torch_variant("optimized", "eager", fast, options.channels_last)]
+    if options.compile:
+        variants.append(torch_variant("optimized", "inductor", fast, options.channels_last))
+    if device.type == "cpu":
+        try:
+            from fastnst.export import onnx_bytes
+            from fastnst.inference import OnnxStylizer
+
+            onnx = OnnxStylizer(onnx_bytes(net))
+        except (ImportError, FastNSTError) as err:
+            log(f"(no onnxruntime row: {err})")
+        else:
+            variants.append(_InferenceVariant("optimized", "onnxruntime", "fp32", False,
+                                              onnx.stylize_tensor))
+    return variants
+
+
 def _bench_inference(options: BenchOptions, device: torch.device, device_name: str,
                      peak: dict[str, Any], iters: int, warmup: int,
                      log: Callable[[str], None]) -> list[Measurement]:
-    from fastnst.inference import Stylizer
-
     sizes = options.sizes or default_sizes(device)
     megapixels = options.batch_megapixels
     if megapixels is None:
         megapixels = 16.0 if device.type == "cuda" else 0.0
-    fast_precision = _optimized_precision(device)
     results: list[Measurement] = []
     for net_width in options.widths:
         torch.manual_seed(0)
-        net = TransformerNet(net_width)  # random weights: speed does not depend on them
-        variants = [("baseline", "eager", "fp32", False, False),
-                    ("optimized", "eager", fast_precision, options.channels_last, False)]
-        if options.compile:
-            variants.append(("optimized", "inductor", fast_precision, options.channels_last,
-                             True))
-        stylizers = {}
-        for variant, backend, precision, channels_last, compiled in variants:
-            stylizer = Stylizer(copy.deepcopy(net), str(device), _STYLIZE_PRECISION[precision],
-                                channels_last=channels_last)
-            if compiled:
-                # Static shapes (one graph per frame size) and the chosen mode, rather than
-                # Stylizer(compile=True)'s defaults.
-                stylizer.compiled = torch.compile(stylizer.net, dynamic=False,
-                                                  mode=options.compile_mode)
-            stylizers[(variant, backend)] = stylizer
+        net = TransformerNet(net_width).eval()  # random weights: speed does not depend on them
+        variants = _inference_variants(net, device, options, log)
         for size in sizes:
             flops = transformer_flops(net_width, size[1], size[0])
             baseline_ms = None
-            for variant, backend, precision, channels_last, _ in variants:
-                stylizer = stylizers[(variant, backend)]
-                net_call = stylizer.compiled or stylizer.net
-                autocast = (torch.autocast(device.type, dtype=stylizer.dtype)
-                            if stylizer.dtype is not None else nullcontext())
-
-                def forward(x: torch.Tensor, call: Any = net_call, cast: Any = autocast) -> Any:
-                    with cast:
-                        return call(x)
-
-                batch = 1 if variant == "baseline" else _inference_batch(size, megapixels)
-                torch.backends.cudnn.benchmark = variant == "optimized"
+            for way in variants:
+                batch = 1 if way.variant == "baseline" else _inference_batch(size, megapixels)
+                memory_format = (torch.channels_last if way.channels_last
+                                 else torch.contiguous_format)
+                torch.backends.cudnn.benchmark = way.variant == "optimized"
                 while True:
                     try:
-                        seconds, peak_mb = _time_inference(
-                            forward, size, batch, stylizer.memory_format, iters, warmup, device)
+                        seconds, peak_mb = _time_inference(way.forward, size, batch,
+                                                           memory_format, iters, warmup, device)
                         break
                     except torch.cuda.OutOfMemoryError:
                         if batch == 1:
                             raise
                         batch //= 2  # a smaller batch of these frames may still fit
                         torch.cuda.empty_cache()
+                megapixels_per_s = size[0] * size[1] * iters * batch / seconds / 1e6
                 row = _measurement(
-                    "inference", device_name, size, net_width, variant, backend, precision,
-                    channels_last, batch, seconds, iters * batch, peak_mb, flops,
-                    _peak_for(peak, precision, device), iters, warmup,
-                    {"megapixels_per_s": round(size[0] * size[1] * iters * batch / seconds / 1e6,
-                                               3)})
-                if variant == "baseline":
+                    "inference", device_name, size, net_width, way.variant, way.backend,
+                    way.precision, way.channels_last, batch, seconds, iters * batch, peak_mb,
+                    flops, _peak_for(peak, way.precision, device), iters, warmup,
+                    {"megapixels_per_s": round(megapixels_per_s, 3)})
+                if way.variant == "baseline":
                     baseline_ms = row.ms_per_item
                 elif baseline_ms is not None:
                     row.speedup = round(baseline_ms / row.ms_per_item, 3)
@@ -476,6 +505,8 @@ def _bench_train(options: BenchOptions, device: torch.device, device_name: str,
         config = load_config(TrainConfig, [], {
             "style": options.style, "data": data, "vgg_weights": options.vgg_weights,
             "image_size": size, "batch_size": batch, "width": options.train_width,
+            # The style's Grams are computed once before training: its size does not matter.
+            "style_size": size,
             "precision": _TRAIN_PRECISION[precision],
             "channels_last": channels_last, "compile": compiled,
             "num_workers": options.workers, "max_steps": warmup + iters,
