@@ -34,6 +34,8 @@ from fastnst.image import (
     save_image,
     to_pil,
 )
+from fastnst.video import OUTPUT_FORMATS as VIDEO_OUTPUT_FORMATS
+from fastnst.video import VIDEO_SUFFIXES, is_video
 
 ASSETS = Path(__file__).parent / "assets"
 _MODEL_NAME_HELP = "NAME.ckpt in $FASTNST_CHECKPOINTS, ./checkpoints or the shipped checkpoints/"
@@ -263,38 +265,71 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 def _stylize_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastnst-stylize", argument_default=argparse.SUPPRESS,
-        description="Stylize images with a trained model, keeping each image's size.")
-    parser.add_argument("inputs", nargs="+", metavar="IN", help="image files and/or folders")
+        description="Stylize images and videos with a trained model, keeping each one's size.")
+    parser.add_argument("inputs", nargs="+", metavar="IN",
+                        help="image files and/or folders, and/or video files "
+                             f"({', '.join(VIDEO_SUFFIXES)})")
     parser.add_argument("--model", required=True, metavar="CKPT|NAME",
                         help="slim (.ckpt from fastnst-train) or Lightning checkpoint, or a "
-                             f"model name such as starry_night ({_MODEL_NAME_HELP})")
+                             f"model name such as starry_night ({_MODEL_NAME_HELP}), or a "
+                             ".onnx file from fastnst-export")
     parser.add_argument("-o", "--output", metavar="OUT",
                         help="output file (one input) or folder; default: IN.stylized.EXT "
-                             "beside each input")
+                             "beside each input (videos: .mp4, .m4v, .mov or .mkv)")
     parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--precision", choices=["32", "16", "bf16"], help="default 32")
+    parser.add_argument("--precision", choices=["32", "16", "bf16"],
+                        help="default 32; bf16 (CPU or GPU) and 16 (GPU) autocast the net")
     parser.add_argument("--max-size", type=int, metavar="PX",
                         help="downscale so the long side is at most PX first")
     parser.add_argument("--max-pixels", type=int, metavar="N",
                         help="refuse images with more pixels (default 150000000)")
     parser.add_argument("--quality", type=int, help="JPEG quality (default 95)")
+    group = parser.add_argument_group("speed and memory")
+    group.add_argument("--backend", choices=["auto", "torch", "onnx"],
+                       help="torch, or onnx (onnxruntime on the CPU, fp32; takes a .onnx file "
+                            "from fastnst-export or a checkpoint it exports in memory); "
+                            "default auto: onnx for a .onnx model, else torch")
+    group.add_argument("--tile", type=_optional_int, metavar="PX",
+                       help="stylize images larger than PX x PX in tiles of that size, with "
+                            "instance-norm statistics of the whole image (no seams; bounded "
+                            "memory for huge images; torch backend); default 0: no tiling")
+    group.add_argument("--stats-max-pixels", type=int, metavar="N",
+                       help="with --tile: the whole-image statistics pass runs on the image "
+                            "scaled down to at most N pixels (default 4000000)")
+    group.add_argument("--batch-size", type=int, metavar="N",
+                       help="video frames per forward pass (default 4)")
+    group.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                       help="torch.compile the transform net: faster on GPUs after a warm-up "
+                            "per frame size (torch backend; default off)")
     return parser
 
 
 def _output_suffix(path: Path) -> str:
+    if is_video(path):
+        return path.suffix.lower() if path.suffix.lower() in VIDEO_OUTPUT_FORMATS else ".mp4"
     return path.suffix.lower() if path.suffix.lower() in SAVE_SUFFIXES else ".png"
 
 
 def plan_outputs(inputs: Sequence[str], output: str | None) -> list[tuple[Path, Path]]:
     """Pair each input image with its output path; checks everything before any work.
 
-    OUT is a file when there is one input file and OUT has an image suffix; otherwise a
-    folder (created if its parent exists), mirroring the layout of input folders.
+    OUT is a file when there is one input file and OUT has an image (or, for a video input,
+    video) suffix; otherwise a folder (created if its parent exists), mirroring the layout
+    of input folders. Videos are named as files; folders contribute images only.
     """
     pairs: list[tuple[Path, Path]] = []
     single_file = len(inputs) == 1 and Path(inputs[0]).is_file()
     out = Path(output) if output is not None else None
+    if out is not None and single_file and is_video(inputs[0]) and is_video(out):
+        if out.suffix.lower() not in VIDEO_OUTPUT_FORMATS:
+            raise FastNSTError(f"{out}: video output must end in "
+                               f"{', '.join(VIDEO_OUTPUT_FORMATS)}")
+        check_writable_dir(out.parent if str(out.parent) else Path("."))
+        return [(Path(inputs[0]), out)]
     if out is not None and single_file and out.suffix.lower() in IMAGE_SUFFIXES:
+        if is_video(inputs[0]):
+            raise FastNSTError(f"{out}: a video input needs a video output "
+                               f"({', '.join(VIDEO_OUTPUT_FORMATS)})")
         if out.suffix.lower() not in SAVE_SUFFIXES:
             raise FastNSTError(f"{out}: output must end in .jpg, .jpeg or .png")
         check_writable_dir(out.parent if str(out.parent) else Path("."))
@@ -330,15 +365,28 @@ def stylize_main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         from fastnst.checkpoint import resolve_model
-        from fastnst.inference import Stylizer
+        from fastnst.inference import load_stylizer
+        from fastnst.video import stylize_video
 
         config = load_config(StylizeConfig, (), {**_overrides(args),
                                                  "inputs": tuple(args.inputs)})
         pairs = plan_outputs(config.inputs, config.output)
-        stylizer = Stylizer.from_checkpoint(resolve_model(config.model), config.device,
-                                            config.precision)
+        stylizer = load_stylizer(resolve_model(config.model), config.backend, config.device,
+                                 config.precision, tile=config.tile, compile=config.compile,
+                                 stats_max_pixels=config.stats_max_pixels)
         failures = 0
         for source, target in pairs:
+            if is_video(source):
+                try:
+                    report = stylize_video(stylizer, source, target, config.batch_size,
+                                           config.max_size, config.max_pixels)
+                except FastNSTError as err:
+                    print(f"fastnst-stylize: error: {err}", file=sys.stderr)
+                    failures += 1
+                    continue
+                print(f"{target}  ({report.frames} frames, {report.width}x{report.height}, "
+                      f"{report.frames_per_s:.2f} frames/s, audio {report.audio})")
+                continue
             try:
                 image = resize_long_side(open_image(source, config.max_pixels), config.max_size)
             except FastNSTError as err:
@@ -617,3 +665,38 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
 
     return _run("fastnst-bench", body)
 
+
+# --------------------------------------------------------------------------------- export
+
+
+def _export_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastnst-export",
+        description="Export a trained model for inference without fastnst's code: ONNX (for "
+                    "onnxruntime; any batch size, height and width) or TorchScript.")
+    parser.add_argument("--model", required=True, metavar="CKPT|NAME",
+                        help="slim or Lightning checkpoint, or a model name "
+                             f"({_MODEL_NAME_HELP})")
+    parser.add_argument("--format", choices=["onnx", "torchscript"], default="onnx",
+                        help="onnx (default; run it with fastnst-stylize --model X.onnx) or "
+                             "torchscript (torch.jit.load)")
+    parser.add_argument("-o", "--output", metavar="OUT",
+                        help="output file or existing folder; default: beside the "
+                             "checkpoint as NAME.onnx or NAME.pt")
+    return parser
+
+
+def export_main(argv: Sequence[str] | None = None) -> int:
+    args = _export_parser().parse_args(argv)
+
+    def body() -> int:
+        from fastnst.checkpoint import resolve_model
+        from fastnst.export import export_model
+
+        started = time.perf_counter()
+        path = export_model(resolve_model(args.model), args.format, args.output)
+        print(f"{path}  ({args.format}, {path.stat().st_size / 1e6:.1f} MB, "
+              f"{time.perf_counter() - started:.1f} s)")
+        return 0
+
+    return _run("fastnst-export", body)

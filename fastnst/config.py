@@ -23,6 +23,9 @@ PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed")
 # PIL refuses images above ~179 MP as decompression bombs; 150 MP still admits a 12000x8000
 # photo (96 MP) while refusing the 40k x 40k bombs that would exhaust memory.
 DEFAULT_MAX_PIXELS = 150_000_000
+# Tiled stylizing takes instance-norm statistics from the whole image scaled to at most this
+# many pixels: 4 MP keeps that pass near 2.5 GB on the CPU (fp32, width 1; our measurement).
+DEFAULT_STATS_MAX_PIXELS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -122,14 +125,20 @@ class TrainConfig(LossConfig):
 class StylizeConfig:
     """Everything `fastnst-stylize` needs."""
 
-    model: str = ""  # slim or Lightning checkpoint
-    inputs: tuple[str, ...] = ()  # image files and/or folders
+    model: str = ""  # slim or Lightning checkpoint, model name, or .onnx file
+    inputs: tuple[str, ...] = ()  # image files and/or folders, and/or video files
     output: str | None = None  # file (one input) or folder; default: next to each input
     device: str = "auto"  # 'auto', 'cpu', 'cuda' or 'cuda:N'
     precision: str = "32"  # '32', '16' or 'bf16' (autocast on the transform net)
     max_size: int | None = None  # downscale so the long side is at most this many px
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = 95  # JPEG quality
+    backend: str = "auto"  # 'torch', 'onnx' (onnxruntime, CPU) or 'auto' (onnx for .onnx files)
+    tile: int | None = None  # stylize in tiles of this many px a side; None: whole image
+    # tiled: the whole-image instance-norm statistics pass runs at up to this many pixels
+    stats_max_pixels: int = DEFAULT_STATS_MAX_PIXELS
+    batch_size: int = 4  # video frames per forward pass
+    compile: bool = False  # torch.compile the transform net (torch backend; warm-up cost)
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -140,6 +149,14 @@ class StylizeConfig:
             raise FastNSTError("--precision must be 32, 16 or bf16")
         if self.max_size is not None and self.max_size < 16:
             raise FastNSTError("--max-size must be at least 16 px")
+        if self.backend not in ("auto", "torch", "onnx"):
+            raise FastNSTError(f"--backend must be auto, torch or onnx, not {self.backend!r}")
+        if self.tile is not None and self.tile < 16:
+            raise FastNSTError("--tile must be at least 16 px (or 0 for no tiling)")
+        if self.stats_max_pixels < 4096:
+            raise FastNSTError("--stats-max-pixels must be at least 4096")
+        if self.batch_size < 1:
+            raise FastNSTError("--batch-size must be >= 1")
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +33,16 @@ def style_image(tmp_path: Path) -> Path:
     target = tmp_path / "style.jpg"
     shutil.copy(STYLE, target)
     return target
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread: tiny tensors gain nothing from more, and on a busy machine
+    OpenMP hand-offs between threads can stall each call for seconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

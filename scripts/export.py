@@ -1,0 +1,6 @@
+"""Thin wrapper: see `fastnst-export --help`."""
+import sys
+
+from fastnst.cli import export_main
+
+sys.exit(export_main())
