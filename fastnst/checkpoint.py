@@ -82,17 +82,26 @@ def clean_state_dict(state: dict[str, torch.Tensor], prefix: str = "") -> dict[s
     return cleaned
 
 
-def save_model(net: TransformerNet, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
-    """Write the slim checkpoint atomically (temp file + rename); returns the path."""
+def save_model(net: TransformerNet, path: str | Path, meta: dict[str, Any] | None = None,
+               half: bool = False) -> Path:
+    """Write the slim checkpoint atomically (temp file + rename); returns the path.
+
+    half stores the weights as float16 (half the file size; loading casts back to float32).
+    """
     path = Path(path)
     if not path.parent.is_dir():
         raise FastNSTError(f"output folder does not exist: {path.parent}")
+    state = clean_state_dict(net.state_dict())
+    if half:
+        state = {key: value.half() if value.is_floating_point() else value
+                 for key, value in state.items()}
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "arch": dict(net.arch),
-        "state_dict": clean_state_dict(net.state_dict()),
-        "meta": {"fastnst_version": __version__, **(meta or {})},
+        "state_dict": state,
+        "meta": {"fastnst_version": __version__, "weights_dtype": "float16" if half else "float32",
+                 **(meta or {})},
     }
     with atomic_output(path) as tmp:
         torch.save(payload, tmp)

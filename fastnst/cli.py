@@ -100,6 +100,8 @@ def _train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs-dir", metavar="DIR", help="where runs go (default runs)")
     parser.add_argument("--output", metavar="CKPT",
                         help="slim model file (default checkpoints/<name>.ckpt)")
+    parser.add_argument("--half", action="store_true",
+                        help="store the slim model's weights as float16 (half the file size)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run from runs/<name>/checkpoints/last.ckpt")
     group = parser.add_argument_group("optimization")
@@ -192,11 +194,11 @@ def train(config: TrainConfig) -> Path:
         raise FastNSTError(f"run {run_dir} already has checkpoints: pass --resume to continue "
                            "it or --name to start a new run")
     output = Path(config.output or Path("checkpoints") / f"{config.run_name}.ckpt")
-    if config.output is None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    check_writable_dir(output.parent)
     if output.suffix != ".ckpt":
         raise FastNSTError(f"--output must end in .ckpt: {output}")
+    # The default checkpoints/ folder is made only when the model is saved.
+    default_missing = config.output is None and not output.parent.is_dir()
+    check_writable_dir(Path(".") if default_missing else output.parent)
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = PhotoDataModule(config.data, config.image_size, config.batch_size,
@@ -228,12 +230,14 @@ def train(config: TrainConfig) -> Path:
         plugins=[AtomicCheckpointIO()],
         log_every_n_steps=config.log_every,
         enable_model_summary=False,
+        benchmark=True,  # fixed crop size: let cuDNN pick the fastest conv algorithms
     )
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if config.resume else None)
     trainer.save_checkpoint(last)
     if trainer.is_global_zero:
-        save_model(module.transformer, output, meta={
+        output.parent.mkdir(parents=True, exist_ok=True)
+        save_model(module.transformer, output, half=config.half, meta={
             "style": Path(config.style).stem,
             "style_sha256": _file_sha256(Path(config.style)),
             "steps": trainer.global_step,
@@ -536,6 +540,7 @@ def sheet_main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     return _run("fastnst-sheet", body)
+
 
 # --------------------------------------------------------------------------- prepare-data
 

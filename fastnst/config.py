@@ -72,6 +72,7 @@ class TrainConfig(LossConfig):
     name: str | None = None  # run name; default: the style image's file stem
     runs_dir: str = "runs"
     output: str | None = None  # slim checkpoint path; default: checkpoints/<name>.ckpt
+    half: bool = False  # store the slim checkpoint's weights as float16 (half the size)
     resume: bool = False
     image_size: int = 256
     batch_size: int = 8

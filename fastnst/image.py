@@ -147,8 +147,11 @@ def atomic_output(path: Path) -> Iterator[Path]:
         raise FastNSTError(f"cannot write {path}: {err.strerror}") from None
     os.close(fd)
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         yield tmp
+        tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -23,6 +23,18 @@ def test_round_trip_keeps_weights_and_arch(tmp_path):
         assert torch.equal(loaded(x), net.eval()(x))
 
 
+def test_half_checkpoint_is_half_the_size_and_loads_as_float32(tmp_path):
+    net = TransformerNet(width=0.5)
+    full = save_model(net, tmp_path / "full.ckpt")
+    half = save_model(net, tmp_path / "half.ckpt", half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded, meta = load_model(half)
+    assert meta["weights_dtype"] == "float16"
+    for key, value in loaded.state_dict().items():
+        assert value.dtype == net.state_dict()[key].dtype
+        torch.testing.assert_close(value, net.state_dict()[key], rtol=1e-3, atol=1e-3)
+
+
 def test_compiled_or_ddp_prefixes_are_stripped(tmp_path):
     net = TransformerNet(width=0.25)
     wrapped = {f"_orig_mod.{k}": v for k, v in net.state_dict().items()}
