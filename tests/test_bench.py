@@ -83,3 +83,15 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench_main(["--sizes", "big"])
     assert not (tmp_path / "b.json").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_tiny_cuda_inference_bench(tmp_path):
+    output = tmp_path / "bench.json"
+    assert bench_main(["--device", "cuda", "--tasks", "inference", "--sizes", "64x64",
+                       "--widths", "0.5", "--iters", "1", "--warmup", "1",
+                       "-o", str(output)]) == 0
+    rows = json.loads(output.read_text())["results"]
+    optimized = next(r for r in rows if r["variant"] == "optimized")
+    assert optimized["precision"] in ("bf16", "fp16")
+    assert optimized["memory_format"] == "channels_last" and optimized["peak_mem_mb"] > 0

