@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -175,6 +177,20 @@ def _devices(text: str) -> int | str | list[int]:
     return text
 
 
+class _DropAdverts(logging.Filter):
+    """Lightning prints a cloud-logging advert on every run; users asked for their run's logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def _quiet_lightning() -> None:
+    """Silence Lightning chatter that says nothing about the user's run."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
+    # lightning 2.6 calls a torch 2.14 pytree API that torch deprecated; not ours to fix.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
 def train(config: TrainConfig) -> Path:
     """Run training as configured; returns the slim checkpoint path."""
     import lightning as L
@@ -186,6 +202,7 @@ def train(config: TrainConfig) -> Path:
     from fastnst.data import PhotoDataModule, load_samples
     from fastnst.module import StyleTransferModule
 
+    _quiet_lightning()
     run_dir = Path(config.runs_dir) / config.run_name
     last = run_dir / "checkpoints" / "last.ckpt"
     if config.resume and not last.is_file():
@@ -234,7 +251,7 @@ def train(config: TrainConfig) -> Path:
     )
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if config.resume else None)
-    trainer.save_checkpoint(last)
+    trainer.save_checkpoint(last, weights_only=False)  # full state, for --resume
     if trainer.is_global_zero:
         output.parent.mkdir(parents=True, exist_ok=True)
         save_model(module.transformer, output, half=config.half, meta={
