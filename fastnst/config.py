@@ -33,7 +33,7 @@ class LossConfig:
     """Perceptual loss settings shared by training and the slow baseline."""
 
     vgg_weights: str = "caffe"  # 'caffe' (original VGG19), 'torchvision', or a state-dict path
-    pooling: str = "max"  # 'max' (Johnson) or 'avg' (Gatys suggests it for slightly smoother images)
+    pooling: str = "max"  # 'max' (Johnson) or 'avg' (Gatys: slightly smoother images)
     content_layers: tuple[str, ...] = ("relu2_2",)  # Johnson et al. 2016, sec. 3.1
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS  # Gatys et al. 2016
     # None: 1 / mean(G_style^2) per layer, so each term is a relative Gram error (losses.py)
@@ -64,7 +64,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class TrainConfig(LossConfig):
-    """Everything `fastnst-train` needs; see configs/default.yaml for where each value comes from."""
+    """Everything `fastnst-train` needs; configs/default.yaml says where each value comes from."""
 
     style: str = ""  # style image path
     data: str = ""  # folder of training photos, searched recursively

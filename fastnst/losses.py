@@ -97,7 +97,7 @@ class PerceptualLoss(nn.Module):
             weights = [1.0 / gram.pow(2).mean().clamp_min(1e-12).item() for gram in grams.values()]
         else:
             weights = [float(w) for w in style_layer_weights]
-        self.style_layer_weights = dict(zip(self.style_layers, weights))
+        self.style_layer_weights = dict(zip(self.style_layers, weights, strict=True))
 
     @property
     def target_grams(self) -> dict[str, torch.Tensor]:
@@ -110,7 +110,7 @@ class PerceptualLoss(nn.Module):
 
     def forward(self, output: torch.Tensor, content_targets: Mapping[str, torch.Tensor]
                 ) -> LossTerms:
-        """output: (N, 3, H, W) stylized images in [0, 1]; content_targets from content_targets()."""
+        """output: (N, 3, H, W) stylized images in [0, 1]; targets from content_targets()."""
         features = self.vgg(output, self.layers)
         content = sum(content_loss(features[layer], content_targets[layer])
                       for layer in self.content_layers)

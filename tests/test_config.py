@@ -29,7 +29,8 @@ def test_comma_separated_layers_and_weights():
 def test_unknown_key_gets_a_hint(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("batch_sise: 4\n")
-    with pytest.raises(FastNSTError, match="unknown option 'batch_sise'.*did you mean 'batch_size'"):
+    hint = "unknown option 'batch_sise'.*did you mean 'batch_size'"
+    with pytest.raises(FastNSTError, match=hint):
         load_config(TrainConfig, [str(bad)], REQUIRED)
 
 

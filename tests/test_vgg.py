@@ -35,7 +35,8 @@ def test_torchvision_layout_file_uses_imagenet_normalization(torchvision_state):
     vgg = VGG19Features(str(path))
     assert vgg.convention == "torch"
     x = torch.rand(1, 3, 16, 16)
-    expected = (x - torch.tensor(TORCH_MEAN).view(1, 3, 1, 1)) / torch.tensor(TORCH_STD).view(1, 3, 1, 1)
+    mean, std = torch.tensor(TORCH_MEAN).view(1, 3, 1, 1), torch.tensor(TORCH_STD).view(1, 3, 1, 1)
+    expected = (x - mean) / std
     assert torch.allclose(vgg.preprocess(x), expected, atol=1e-6)
     # relu3_1 is layer index 11 of torchvision's vgg19.features
     with torch.no_grad():
