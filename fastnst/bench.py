@@ -586,7 +586,7 @@ def format_row(row: Measurement) -> str:
 
 
 def _line(cells: Sequence[str]) -> str:
-    widths = (9, 9, 4, 9, 9, 5, 6, 5, 9, 9, 7, 7, 8, 6, 10)
+    widths = (9, 9, 4, 9, 11, 5, 6, 5, 9, 9, 7, 7, 8, 6, 10)
     return "  ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True))
 
 
