@@ -6,10 +6,14 @@ exported model takes any batch size, height and width (ONNX axes 0, 2, 3 are dyn
 returns the input's size, odd sizes included. Inputs under 8 px a side are the exception
 (the traced graph always pads by reflection); OnnxStylizer widens those first.
 Inputs and outputs are float32 RGB, (N, 3, H, W), in [0, 1]. Files are written atomically.
+
+The ONNX graph computes the output conv (9x9, 32 -> 3 channels) in an equivalent form that
+onnxruntime's CPU kernels run about 2.5x faster (PhaseConv); the result is identical.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import warnings
@@ -17,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from fastnst.checkpoint import load_model
 from fastnst.errors import FastNSTError
@@ -36,20 +42,62 @@ def _sample(net: TransformerNet) -> torch.Tensor:
     return torch.rand(1, 3, *_SAMPLE_SIZE, device=next(net.parameters()).device)
 
 
+class PhaseConv(nn.Module):
+    """A reflection-padded k x k stride-1 conv, computed as a stride-2 (k+1) x (k+1) conv with
+    one group of output channels per output-pixel phase, then depth-to-space.
+
+    Output pixel (2y + a, 2x + b) of the original conv is output pixel (y, x) of phase (a, b),
+    whose kernel is the original shifted by (a, b) inside the larger one (zeros elsewhere).
+    That is the same sum of the same products, but a conv with 4x the output channels at a
+    quarter of the positions: onnxruntime's kernels are slow for few (here 3) output channels
+    (measured on 2 Zen 3 cores at 1024 px, width 1: 1.2 s -> 0.47 s for this layer).
+    Takes (N, C, H, W) with even H and W (TransformerNet pads to multiples of 4).
+    """
+
+    def __init__(self, pad: nn.ReflectionPad2d, conv: nn.Conv2d) -> None:
+        super().__init__()
+        k = conv.kernel_size[0]
+        assert conv.stride == (1, 1) and conv.kernel_size == (k, k) and k % 2 == 1
+        weight = conv.weight.new_zeros(conv.out_channels, 2, 2, conv.in_channels, k + 1, k + 1)
+        for a in (0, 1):
+            for b in (0, 1):
+                weight[:, a, b, :, a:a + k, b:b + k] = conv.weight.detach()
+        # (O, 2, 2, C, k+1, k+1) -> (4O, C, k+1, k+1): channel o*4 + 2a + b, pixel_shuffle's order
+        self.register_buffer("weight", weight.flatten(0, 2))
+        bias = conv.bias if conv.bias is not None else conv.weight.new_zeros(conv.out_channels)
+        self.register_buffer("bias", bias.detach().repeat_interleave(4))
+        # One more row and column at the bottom/right: the (1, 1) phase's window reaches them,
+        # with zero weights.
+        left, right, top, bottom = pad.padding
+        self.pad = nn.ReflectionPad2d((left, right + 1, top, bottom + 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        phases = F.conv2d(self.pad(x), self.weight, self.bias, stride=2)  # (N, 4O, H/2, W/2)
+        return F.pixel_shuffle(phases, 2)  # (N, O, H, W)
+
+
+def onnx_ready(net: TransformerNet) -> TransformerNet:
+    """A copy of `net` whose output conv is a PhaseConv: same results, faster onnxruntime."""
+    ready = copy.deepcopy(net).eval()
+    pad, conv = ready.decoder[-1]
+    ready.decoder[-1] = PhaseConv(pad, conv)
+    return ready
+
+
 def onnx_bytes(net: TransformerNet, meta: dict[str, Any] | None = None) -> bytes:
     """Serialized ONNX model of `net` (fp32, opset 17) with dynamic batch/height/width axes.
 
     The model's metadata holds the net's architecture and `meta` as JSON strings (keys
     'fastnst.arch', 'fastnst.meta'), readable with onnxruntime's get_modelmeta().
     """
-    net = net.eval()
     buffer = io.BytesIO()
     axes = {0: "batch", 2: "height", 3: "width"}
     # The tracer warns that Python arithmetic on sizes may be frozen; the size arithmetic of
     # TransformerNet.forward stays dynamic (tests compare odd sizes with the torch net).
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (_sample(net),), buffer, dynamo=False, opset_version=ONNX_OPSET,
+        torch.onnx.export(onnx_ready(net), (_sample(net),), buffer, dynamo=False,
+                          opset_version=ONNX_OPSET,
                           input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                           dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})
     return _with_metadata(buffer.getvalue(), {"fastnst.arch": json.dumps(net.arch),

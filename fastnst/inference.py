@@ -130,6 +130,7 @@ class Stylizer(BaseStylizer):
         self.net = net.eval().requires_grad_(False).to(self.device,
                                                         memory_format=self.memory_format)
         self.compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._compile_works = False
         if compile:
             try:
                 self.compiled = torch.compile(self.net)
@@ -157,12 +158,17 @@ class Stylizer(BaseStylizer):
         return out.float().cpu().contiguous()
 
     def _forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.compiled is not None and self._compile_works:
+            return self._run(images, self.compiled)
         if self.compiled is not None:
             try:
-                return self._run(images, self.compiled)
+                out = self._run(images, self.compiled)
             except Exception as err:  # compiles lazily: a missing C++ compiler shows here
                 _warn_eager(err)
                 self.compiled = None
+            else:
+                self._compile_works = True  # later errors are real ones, not the platform's
+                return out
         return self._run(images, self.net)
 
     def _tiles(self, height: int, width: int) -> bool:

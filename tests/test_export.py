@@ -15,7 +15,7 @@ from PIL import Image
 from fastnst.checkpoint import save_model
 from fastnst.cli import export_main, stylize_main
 from fastnst.errors import FastNSTError
-from fastnst.export import export_model, onnx_bytes
+from fastnst.export import PhaseConv, export_model, onnx_bytes
 from fastnst.inference import OnnxStylizer, load_stylizer
 from fastnst.transformer import TransformerNet
 from tests.conftest import CONTENT
@@ -35,6 +35,16 @@ def half_width_model(tmp_path_factory) -> tuple[TransformerNet, str]:
     path = tmp_path_factory.mktemp("model") / "half.ckpt"
     save_model(net, path, meta={"style": "random"})
     return net, str(path)
+
+
+def test_phase_conv_equals_the_output_conv():
+    torch.manual_seed(0)
+    layer = TransformerNet(width=0.5).decoder[-1]  # reflection pad 4 + 9x9 conv, 16 -> 3
+    phase = PhaseConv(*layer)
+    assert phase.weight.shape == (12, 16, 10, 10)
+    x = torch.rand(2, 16, 12, 20)
+    with torch.no_grad():
+        assert torch.allclose(phase(x), layer(x), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("shape", SIZES)
