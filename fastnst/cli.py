@@ -386,7 +386,7 @@ def stylize_main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         from fastnst.checkpoint import resolve_model
-        from fastnst.inference import load_stylizer
+        from fastnst.inference import keep_freed_memory, load_stylizer
         from fastnst.video import stylize_video
 
         config = load_config(StylizeConfig, (), {**_overrides(args),
@@ -395,6 +395,7 @@ def stylize_main(argv: Sequence[str] | None = None) -> int:
         stylizer = load_stylizer(resolve_model(config.model), config.backend, config.device,
                                  config.precision, tile=config.tile, compile=config.compile,
                                  stats_max_pixels=config.stats_max_pixels)
+        keep_freed_memory()  # reuse activation memory between images, tiles and frames
         failures = 0
         for source, target in pairs:
             if is_video(source):

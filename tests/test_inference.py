@@ -10,6 +10,7 @@ Tolerances, all for float RGB in [0, 1] from randomly initialised nets (seed 0):
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -21,7 +22,7 @@ from fastnst.checkpoint import save_model
 from fastnst.cli import stylize_main
 from fastnst.errors import FastNSTError
 from fastnst.image import to_tensor
-from fastnst.inference import Stylizer, load_stylizer
+from fastnst.inference import Stylizer, keep_freed_memory, load_stylizer
 from fastnst.tiling import (
     normalizing_with,
     receptive_radius,
@@ -202,6 +203,10 @@ def test_cli_tiles_and_rejects_bad_flags(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith("fastnst-stylize: error:") and "\n" not in err
         assert not bad.exists()
+
+
+def test_keep_freed_memory_applies_on_glibc():
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
 
 
 def test_stylizing_does_not_import_lightning(tmp_path):
