@@ -8,7 +8,8 @@ returns the input's size, odd sizes included. Inputs under 8 px a side are the e
 Inputs and outputs are float32 RGB, (N, 3, H, W), in [0, 1]. Files are written atomically.
 
 The ONNX graph computes the output conv (9x9, 32 -> 3 channels) in an equivalent form that
-onnxruntime's CPU kernels run about 2.5x faster (PhaseConv); the result is identical.
+onnxruntime's CPU kernels run about 2.5x faster (PhaseConv); same math, equal up to float
+rounding.
 """
 
 from __future__ import annotations

@@ -137,7 +137,8 @@ def normalizing_with(net: nn.Module, stats: NormStats) -> Iterator[None]:
 def run_tiled(net: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor],
               stats_input: torch.Tensor, size: tuple[int, int], tile: int,
               read: Callable[[tuple[int, int, int, int]], torch.Tensor],
-              write: Callable[[tuple[int, int, int, int], torch.Tensor], None]) -> None:
+              write: Callable[[tuple[int, int, int, int], torch.Tensor], None],
+              between_passes: Callable[[], None] = lambda: None) -> None:
     """Stylize an image of `size` (height, width) px tile by tile with whole-image statistics.
 
     net: the transform net whose InstanceNorm2d layers get hooked; forward(x) runs it
@@ -146,11 +147,13 @@ def run_tiled(net: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor],
     tile: core size in px, rounded up to a multiple of 4.
     read(box): the image's (N, 3, h, w) pixels inside box = (top, bottom, left, right).
     write(box, stylized): receives each tile's kept core, (N, 3, h, w) float32 in [0, 1].
+    between_passes(): called after the statistics pass, before the first tile.
     """
     tile = -(-tile // _ALIGN) * _ALIGN
     margin = -(-receptive_radius(net) // _ALIGN) * _ALIGN
     with recording_norm_stats(net) as stats:
         forward(stats_input)
+    between_passes()
     with normalizing_with(net, stats):
         for part in tile_grid(*size, tile, margin):
             top, bottom, left, right = part.core
