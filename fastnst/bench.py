@@ -2,14 +2,15 @@
 
 Inference: ms per frame of the transform net on frames already on the device (decoding,
 host<->device copies and encoding excluded). Baseline: fp32, eager, NCHW, batch 1.
-Optimized: the `Stylizer` fast path (bf16 autocast on GPUs, fp32 on CPUs; channels_last;
-optionally torch.compile), several frames per batch.
+Optimized: the `Stylizer` fast path (on GPUs bf16 autocast, channels_last, several frames
+per batch, optionally torch.compile); on CPUs, where that path is the fp32 NCHW baseline
+(bf16 and channels_last measured slower there), the exported ONNX model in onnxruntime.
 
 Training: full steps through Lightning's `Trainer.fit` with `StyleTransferModule`, as
 `fastnst-train` runs them (transform net forward, content targets, VGG loss, backward,
 Adam step, logging), progress bar and checkpoints off. Baseline: fp32, eager, NCHW, batch 4,
 photos decoded and resized with PIL in data-loader workers. Optimized: bf16-mixed on GPUs,
-channels_last, fused Adam, a uint8 photo cache cropped and flipped on the device, a large
+channels_last (CUDA), fused Adam, a uint8 photo cache cropped and flipped on the device, a large
 batch, optionally torch.compile.
 
 Results go to a JSON file (written atomically) and a table on stdout; see `run_bench`.
@@ -86,12 +87,12 @@ class BenchOptions:
     warmup: int | None = None  # untimed calls/steps first; None: 5 on CUDA, 1 on the CPU
     compile: bool = False  # also measure the optimized paths under torch.compile
     compile_mode: str | None = None  # torch.compile mode (None: its default)
-    channels_last: bool = True  # the optimized paths' layout
+    channels_last: bool | None = None  # optimized layout; None: channels_last on CUDA only
     batch_megapixels: float | None = None  # optimized inference batch; None: 16 CUDA, 0 CPU
     train_size: int = 256  # training crop, px
     train_batch: int | None = None  # optimized training batch; None: 64 on CUDA, 8 on the CPU
     baseline_batch: int = 4  # Johnson et al. 2016 and the PyTorch examples
-    workers: int = 4  # data-loader processes for both training variants
+    workers: int | None = None  # data-loader processes, both training variants; None: <= 4
     photos: str = str(ASSETS / "photos")  # training photos (JPEGs decoded by the baseline)
     style: str = str(ASSETS / "styles" / "starry_night.jpg")
     vgg_weights: str = "caffe"  # as fastnst-train --vgg-weights
@@ -318,6 +319,16 @@ def _optimized_precision(device: torch.device) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
+def _optimized_channels_last(options: BenchOptions, device: torch.device) -> bool:
+    """The optimized layout: as asked, else channels_last on CUDA only, as fastnst-stylize and
+    fastnst-train do (on 2 CPU cores eager channels_last measured 5-20% slower than NCHW)."""
+    return device.type == "cuda" if options.channels_last is None else options.channels_last
+
+
+def _workers(options: BenchOptions) -> int:
+    return options.workers if options.workers is not None else min(4, os.cpu_count() or 1)
+
+
 def _inference_batch(size: tuple[int, int], megapixels: float) -> int:
     """Frames per optimized batch: about `megapixels` MP per batch, 1 to 64 frames."""
     return max(1, min(64, round(megapixels * 1e6 / (size[0] * size[1]))))
@@ -380,10 +391,12 @@ def _inference_variants(net: TransformerNet, device: torch.device, options: Benc
         return _InferenceVariant(variant, backend, precision, channels_last, forward)
 
     fast = _optimized_precision(device)
-    variants = [torch_variant("baseline", "eager", "fp32", False),
-                torch_variant("optimized", "eager", fast, options.channels_last)]
+    layout = _optimized_channels_last(options, device)
+    variants = [torch_variant("baseline", "eager", "fp32", False)]
+    if (fast, layout) != ("fp32", False):  # else the same path as the baseline
+        variants.append(torch_variant("optimized", "eager", fast, layout))
     if options.compile:
-        variants.append(torch_variant("optimized", "inductor", fast, options.channels_last))
+        variants.append(torch_variant("optimized", "inductor", fast, layout))
     if device.type == "cpu":
         try:
             from fastnst.export import onnx_bytes
@@ -463,14 +476,16 @@ def _bench_train(options: BenchOptions, device: torch.device, device_name: str,
     cache = workdir / "cache"
     prepare_cache([options.photos], cache, size, max_pixels=150_000_000, progress=False)
     fast_precision = _optimized_precision(device)
+    layout = _optimized_channels_last(options, device)
+    workers = _workers(options)
     fast_batch = options.train_batch or (64 if device.type == "cuda" else 8)
     variants = [("baseline", "eager", "fp32", options.baseline_batch, options.photos, False,
                  False),
                 ("optimized", "eager", fast_precision, fast_batch, str(cache),
-                 options.channels_last, False)]
+                 layout, False)]
     if options.compile:
         variants.append(("optimized", "inductor", fast_precision, fast_batch, str(cache),
-                         options.channels_last, True))
+                         layout, True))
 
     class StepTimer(L.Callback):
         """Times the steps after the first `warmup` ones, until the end of fit."""
@@ -509,7 +524,7 @@ def _bench_train(options: BenchOptions, device: torch.device, device_name: str,
             "style_size": size,
             "precision": _TRAIN_PRECISION[precision],
             "channels_last": channels_last, "compile": compiled,
-            "num_workers": options.workers, "max_steps": warmup + iters,
+            "num_workers": workers, "max_steps": warmup + iters,
             "runs_dir": str(workdir / "runs")})
         module = StyleTransferModule(config, config_to_dict(config))
         if flops is None:
@@ -517,7 +532,7 @@ def _bench_train(options: BenchOptions, device: torch.device, device_name: str,
             flops = train_flops_per_image(options.train_width, size, perceptual.vgg,
                                           perceptual.content_layers, perceptual.layers)
         loader = make_loader(open_dataset(data, size, config.max_pixels), batch,
-                             options.workers, num_samples=(warmup + iters) * batch)
+                             workers, num_samples=(warmup + iters) * batch)
         timer = StepTimer()
         trainer = L.Trainer(
             accelerator="gpu" if device.type == "cuda" else "cpu",
@@ -528,9 +543,9 @@ def _bench_train(options: BenchOptions, device: torch.device, device_name: str,
             benchmark=variant == "optimized", default_root_dir=str(workdir),
             callbacks=[timer])
         trainer.fit(module, train_dataloaders=loader)
-        data_note = (f"photo folder: PIL decode + resize, {options.workers} workers"
+        data_note = (f"photo folder: PIL decode + resize, {workers} workers"
                      if variant == "baseline" else
-                     f"uint8 photo cache, crop + flip on the device, {options.workers} workers")
+                     f"uint8 photo cache, crop + flip on the device, {workers} workers")
         items_per_s = iters * batch / timer.seconds
         row = _measurement(
             "train", device_name, (size, size), options.train_width, variant, backend,

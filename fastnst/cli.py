@@ -654,7 +654,8 @@ def _bench_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compile-mode", metavar="MODE",
                         help="torch.compile mode, e.g. max-autotune (default: its default)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
-                        help="layout of the optimized paths (default channels_last)")
+                        help="layout of the optimized paths (default: channels_last on CUDA, "
+                             "NCHW on the CPU)")
     parser.add_argument("--batch-mp", dest="batch_megapixels", type=float, metavar="MP",
                         help="optimized inference batch: about MP megapixels of frames "
                              "(default 16 on CUDA; 0 on the CPU: one frame)")
@@ -663,7 +664,8 @@ def _bench_parser() -> argparse.ArgumentParser:
                         help="optimized training batch (default 64 on CUDA, 8 on the CPU)")
     parser.add_argument("--baseline-batch", type=int, metavar="N", help="default 4")
     parser.add_argument("--workers", type=int, metavar="N",
-                        help="data-loader processes for training (default 4)")
+                        help="data-loader processes for training (default 4, at most the "
+                             "CPU count)")
     parser.add_argument("--photos", metavar="DIR",
                         help="training photos (default: the 8 bundled COCO photos)")
     parser.add_argument("--style", metavar="IMAGE", help="style image (default starry_night)")
@@ -680,6 +682,7 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
 
         from fastnst.bench import BenchOptions, run_bench
 
+        _quiet_lightning()
         words = sys.argv[1:] if argv is None else list(argv)
         options = BenchOptions(**vars(args),
                                command=shlex.join(["fastnst-bench", *words]))
