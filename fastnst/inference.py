@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import json
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -93,14 +94,14 @@ def _warn_eager(err: Exception) -> None:
                   f"{reason})", RuntimeWarning, stacklevel=4)
 
 
-class BaseStylizer:
+class BaseStylizer(ABC):
     """The interface both backends offer; subclasses implement `stylize_tensor`."""
 
     meta: dict[str, Any]
 
+    @abstractmethod
     def stylize_tensor(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) float RGB in [0, 1] -> stylized (N, 3, H, W) float32 on the CPU."""
-        raise NotImplementedError
 
     def stylize_batches(self, frames: Iterable[torch.Tensor],
                         batch_size: int) -> Iterator[torch.Tensor]:
