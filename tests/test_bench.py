@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from fastnst.bench import conv_macs, device_peak, transformer_flops
 from fastnst.cli import bench_main
+from fastnst.flops import conv_macs, device_peak, transformer_flops
 from fastnst.transformer import TransformerNet
 from tests.conftest import ASSETS
 
