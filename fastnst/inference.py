@@ -72,9 +72,11 @@ def keep_freed_memory() -> bool:
 
 
 def _release_free_memory() -> None:
-    """Return malloc's free blocks to the OS (glibc; elsewhere nothing): after the statistics
-    pass of a tiled run, so its large blocks, kept by keep_freed_memory, do not add to the
-    tiles' memory (measured at 12000 x 8000, tile 1024: peak RSS 6.7 GB -> 5.3 GB)."""
+    """Return malloc's free blocks to the OS (glibc; elsewhere nothing). A tiled run calls it
+    after the statistics pass and after each tile: the blocks keep_freed_memory keeps would
+    otherwise pile up over tiles of different sizes (measured at 4096 x 3072, tile 1024,
+    2 cores: RSS after the run 5.5 GB -> 0.8 GB, time 67 s -> 79 s from faulting each tile's
+    memory in again; the peak is then the 4-megapixel statistics pass)."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):

@@ -138,7 +138,7 @@ def run_tiled(net: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor],
               stats_input: torch.Tensor, size: tuple[int, int], tile: int,
               read: Callable[[tuple[int, int, int, int]], torch.Tensor],
               write: Callable[[tuple[int, int, int, int], torch.Tensor], None],
-              between_passes: Callable[[], None] = lambda: None) -> None:
+              release_memory: Callable[[], None] = lambda: None) -> None:
     """Stylize an image of `size` (height, width) px tile by tile with whole-image statistics.
 
     net: the transform net whose InstanceNorm2d layers get hooked; forward(x) runs it
@@ -147,13 +147,15 @@ def run_tiled(net: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor],
     tile: core size in px, rounded up to a multiple of 4.
     read(box): the image's (N, 3, h, w) pixels inside box = (top, bottom, left, right).
     write(box, stylized): receives each tile's kept core, (N, 3, h, w) float32 in [0, 1].
-    between_passes(): called after the statistics pass, before the first tile.
+    release_memory(): called after the statistics pass and after each tile, so memory
+        freed there can go back to the OS: the peak is then the larger of the statistics
+        pass and one tile, whatever the image size.
     """
     tile = -(-tile // _ALIGN) * _ALIGN
     margin = -(-receptive_radius(net) // _ALIGN) * _ALIGN
     with recording_norm_stats(net) as stats:
         forward(stats_input)
-    between_passes()
+    release_memory()
     with normalizing_with(net, stats):
         for part in tile_grid(*size, tile, margin):
             top, bottom, left, right = part.core
@@ -161,3 +163,5 @@ def run_tiled(net: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor],
             stylized = forward(read(part.outer))
             write(part.core, stylized[..., top - out_top:bottom - out_top,
                                       left - out_left:right - out_left])
+            del stylized
+            release_memory()
