@@ -147,26 +147,21 @@ def run_tiled(net: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor],
     tile: core size in px, rounded up to a multiple of 4.
     read(box): the image's (N, 3, h, w) pixels inside box = (top, bottom, left, right).
     write(box, stylized): receives each tile's kept core, (N, 3, h, w) float32 in [0, 1].
-    release_memory(): called after the statistics pass and before each tile whose size
-        differs from the previous one's, so freed memory can go back to the OS: blocks
-        kept from a tile of another size would otherwise pile up. Tiles of one size reuse
-        the same blocks, so the peak is the larger of the statistics pass and one tile,
-        whatever the image size.
+    release_memory(): called after the statistics pass and after each tile, so memory
+        freed there can go back to the OS: the peak is then the larger of the statistics
+        pass and one tile, whatever the image size.
     """
     tile = -(-tile // _ALIGN) * _ALIGN
     margin = -(-receptive_radius(net) // _ALIGN) * _ALIGN
     with recording_norm_stats(net) as stats:
         forward(stats_input)
     release_memory()
-    previous_shape = None
     with normalizing_with(net, stats):
         for part in tile_grid(*size, tile, margin):
             top, bottom, left, right = part.core
-            out_top, out_bottom, out_left, out_right = part.outer
-            shape = (out_bottom - out_top, out_right - out_left)
-            if previous_shape is not None and shape != previous_shape:
-                release_memory()
-            previous_shape = shape
+            out_top, _, out_left, _ = part.outer
             stylized = forward(read(part.outer))
             write(part.core, stylized[..., top - out_top:bottom - out_top,
                                       left - out_left:right - out_left])
+            del stylized
+            release_memory()
