@@ -51,6 +51,14 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc's (Linux), else None."""
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
 def keep_freed_memory() -> bool:
     """Make glibc's malloc keep large freed blocks for reuse instead of unmapping them.
 
@@ -62,9 +70,8 @@ def keep_freed_memory() -> bool:
     library. Returns False (and changes nothing) where libc has no mallopt (non-glibc).
     """
     m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
+    mallopt = getattr(_glibc(), "mallopt", None)
+    if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold,
@@ -78,10 +85,9 @@ def _release_free_memory() -> None:
     12000 x 8000, tile 1024, on 2 cores: peak RSS 6.1 GB (no release), 6.3 GB (release when
     the tile size changes), 5.6 GB (every tile: the statistics pass's peak), for 15% more
     time faulting each tile's memory in again (501 s -> 578 s)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    malloc_trim = getattr(_glibc(), "malloc_trim", None)
+    if malloc_trim is not None:
+        malloc_trim(0)
 
 
 def _upright(image: Image.Image) -> Image.Image:
@@ -193,16 +199,16 @@ class Stylizer(BaseStylizer):
         return out.float().cpu().contiguous()
 
     def _forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.compiled is not None and self._compile_works:
-            return self._run(images, self.compiled)
         if self.compiled is not None:
             try:
                 out = self._run(images, self.compiled)
             except Exception as err:  # compiles lazily: a missing C++ compiler shows here
+                if self._compile_works:
+                    raise  # it compiled before: a real error, not the platform's
                 _warn_eager(err)
                 self.compiled = None
             else:
-                self._compile_works = True  # later errors are real ones, not the platform's
+                self._compile_works = True
                 return out
         return self._run(images, self.net)
 
