@@ -1,6 +1,6 @@
 """Thin wrapper: see `fastnst-bench --help`."""
 import sys
 
-from fastnst.cli import bench_main
+from fastnst.cli.bench import main
 
-sys.exit(bench_main())
+sys.exit(main())

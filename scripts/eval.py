@@ -1,6 +1,6 @@
 """Thin wrapper: see `fastnst-eval --help`."""
 import sys
 
-from fastnst.cli import eval_main
+from fastnst.cli.eval import main
 
-sys.exit(eval_main())
+sys.exit(main())

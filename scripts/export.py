@@ -1,6 +1,6 @@
 """Thin wrapper: see `fastnst-export --help`."""
 import sys
 
-from fastnst.cli import export_main
+from fastnst.cli.export import main
 
-sys.exit(export_main())
+sys.exit(main())

@@ -1,6 +1,6 @@
 """Thin wrapper: see `fastnst-prepare-data --help`."""
 import sys
 
-from fastnst.cli import prepare_data_main
+from fastnst.cli.prepare_data import main
 
-sys.exit(prepare_data_main())
+sys.exit(main())

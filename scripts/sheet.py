@@ -1,6 +1,6 @@
 """Thin wrapper: see `fastnst-sheet --help`."""
 import sys
 
-from fastnst.cli import sheet_main
+from fastnst.cli.sheet import main
 
-sys.exit(sheet_main())
+sys.exit(main())

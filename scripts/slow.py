@@ -1,6 +1,6 @@
 """Thin wrapper: see `fastnst-slow --help`."""
 import sys
 
-from fastnst.cli import slow_main
+from fastnst.cli.slow import main
 
-sys.exit(slow_main())
+sys.exit(main())

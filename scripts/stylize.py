@@ -1,6 +1,6 @@
 """Thin wrapper: see `fastnst-stylize --help`."""
 import sys
 
-from fastnst.cli import stylize_main
+from fastnst.cli.stylize import main
 
-sys.exit(stylize_main())
+sys.exit(main())

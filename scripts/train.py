@@ -1,6 +1,6 @@
 """Thin wrapper: see `fastnst-train --help`."""
 import sys
 
-from fastnst.cli import train_main
+from fastnst.cli.train import main
 
-sys.exit(train_main())
+sys.exit(main())

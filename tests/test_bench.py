@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from fastnst.cli import bench_main
-from fastnst.flops import conv_macs, device_peak, transformer_flops
-from fastnst.transformer import TransformerNet
+from fastnst.bench.flops import conv_macs, device_peak, transformer_flops
+from fastnst.cli.bench import main as bench_main
+from fastnst.models.johnson import TransformerNet
 from tests.conftest import ASSETS
 
 REQUIRED = {"task", "device", "height", "width_px", "net_width", "variant", "backend",

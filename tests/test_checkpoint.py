@@ -4,10 +4,10 @@ import pytest
 import torch
 from PIL import Image
 
-from fastnst.checkpoint import CHECKPOINTS_ENV, FORMAT, load_model, resolve_model, save_model
-from fastnst.cli import stylize_main
-from fastnst.errors import FastNSTError
-from fastnst.transformer import TransformerNet
+from fastnst.cli.stylize import main as stylize_main
+from fastnst.core.errors import FastNSTError
+from fastnst.models.checkpoint import CHECKPOINTS_ENV, FORMAT, load_model, resolve_model, save_model
+from fastnst.models.johnson import TransformerNet
 from tests.conftest import CONTENT
 
 

@@ -12,9 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from fastnst.checkpoint import save_model
-from fastnst.cli import slow_main, stylize_main, train_main
-from fastnst.transformer import TransformerNet
+from fastnst.cli.slow import main as slow_main
+from fastnst.cli.stylize import main as stylize_main
+from fastnst.cli.train import main as train_main
+from fastnst.models.checkpoint import save_model
+from fastnst.models.johnson import TransformerNet
 from tests.conftest import CONTENT, DEBUG_CONFIG, ROOT, STYLE
 
 Main = Callable[[Sequence[str] | None], int]
@@ -54,7 +56,7 @@ def test_train_stylize_and_slow_scripts_produce_images(tmp_path: Path, photos: P
 
 def test_stylize_does_not_import_lightning(tmp_path: Path) -> None:
     model = save_model(TransformerNet(width=0.25), tmp_path / "m.ckpt")
-    probe = ("import sys; from fastnst.cli import stylize_main; "
+    probe = ("import sys; from fastnst.cli.stylize import main as stylize_main; "
              f"code = stylize_main(['--model', {str(model)!r}, {str(CONTENT)!r}, "
              f"'-o', {str(tmp_path / 'o.jpg')!r}, '--max-size', '32']); "
              "assert code == 0; print(sorted(m for m in sys.modules if 'lightning' in m))")

@@ -1,7 +1,9 @@
 import pytest
 
-from fastnst.config import StylizeConfig, TrainConfig, load_config
-from fastnst.errors import FastNSTError
+from fastnst.core.config import load_config
+from fastnst.core.errors import FastNSTError
+from fastnst.inference.config import StylizeConfig
+from fastnst.training.config import TrainConfig
 
 REQUIRED = {"style": "s.jpg", "data": "photos"}
 
@@ -46,5 +48,5 @@ def test_invalid_values_are_reported():
 def test_shipped_configs_load():
     from tests.conftest import DEBUG_CONFIG, ROOT
 
-    for path in [DEBUG_CONFIG, *sorted((ROOT / "configs").rglob("*.yaml"))]:
+    for path in [DEBUG_CONFIG, *sorted((ROOT / "fastnst" / "configs").rglob("*.yaml"))]:
         load_config(TrainConfig, [str(path)], REQUIRED)

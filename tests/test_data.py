@@ -8,18 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from fastnst.cli import prepare_data_main, train
-from fastnst.config import TrainConfig, load_config
-from fastnst.data import (
-    PhotoCache,
-    PhotoFolder,
-    cache_side,
-    make_loader,
-    open_dataset,
-    prepare_cache,
-    random_crop_flip,
-)
-from fastnst.errors import FastNSTError
+from fastnst.cli.prepare_data import main as prepare_data_main
+from fastnst.core.config import load_config
+from fastnst.core.errors import FastNSTError
+from fastnst.training.cache import PhotoCache, cache_side, prepare_cache, random_crop_flip
+from fastnst.training.config import TrainConfig
+from fastnst.training.datamodule import make_loader, open_dataset
+from fastnst.training.photos import PhotoFolder
+from fastnst.training.train import train
 from tests.conftest import DEBUG_CONFIG
 
 

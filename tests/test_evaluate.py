@@ -9,21 +9,16 @@ import pytest
 import torch
 from PIL import Image
 
-from fastnst.checkpoint import save_model
-from fastnst.cli import eval_main
-from fastnst.config import LossConfig
-from fastnst.evaluate import (
-    METRIC_STYLE_LAYERS,
-    QualityMetric,
-    relative_error,
-    size_batches,
-    training_loss_config,
-)
-from fastnst.image import load_tensor
-from fastnst.losses import gram_matrix
-from fastnst.slow import build_loss, stylize_slow
-from fastnst.transformer import TransformerNet
-from fastnst.vgg import VGG19Features
+from fastnst.cli.eval import main as eval_main
+from fastnst.core.images import load_tensor
+from fastnst.evaluation.evaluate import size_batches, training_loss_config
+from fastnst.evaluation.metrics import METRIC_STYLE_LAYERS, QualityMetric, relative_error
+from fastnst.losses.builder import build_perceptual_loss
+from fastnst.losses.config import LossConfig
+from fastnst.losses.functional import gram_matrix
+from fastnst.models.checkpoint import save_model
+from fastnst.models.johnson import TransformerNet
+from fastnst.optim.gatys import stylize_slow
 from tests.conftest import ASSETS, CONTENT, STYLE
 
 
@@ -112,7 +107,7 @@ def test_batched_lbfgs_lowers_every_images_loss():
     """The baseline optimizes a batch jointly (the sum of per-image losses): each image's own
     loss goes down, and two copies of one image in the batch get the same result."""
     style = load_tensor(STYLE, 10**8, 32)
-    loss_fn = build_loss(LossConfig(style_size=32), VGG19Features(), style)
+    loss_fn = build_perceptual_loss(LossConfig(style_size=32), style)
     a = load_tensor(CONTENT, 10**8, 32)
     batch = torch.cat([a, a.flip(-1), a])  # (3, 3, H, W)
     result, _ = stylize_slow(batch, loss_fn, "lbfgs", iterations=4, progress=False)

@@ -12,12 +12,14 @@ import pytest
 import torch
 from PIL import Image
 
-from fastnst.checkpoint import save_model
-from fastnst.cli import export_main, stylize_main
-from fastnst.errors import FastNSTError
-from fastnst.export import PhaseConv, export_model, onnx_bytes
-from fastnst.inference import OnnxStylizer, load_stylizer
-from fastnst.transformer import TransformerNet
+from fastnst.cli.export import main as export_main
+from fastnst.cli.stylize import main as stylize_main
+from fastnst.core.errors import FastNSTError
+from fastnst.inference.backends import load_stylizer
+from fastnst.inference.export import PhaseConv, export_model, onnx_bytes
+from fastnst.inference.onnx_backend import OnnxStylizer
+from fastnst.models.checkpoint import save_model
+from fastnst.models.johnson import TransformerNet
 from tests.conftest import CONTENT
 
 pytest.importorskip("onnxruntime")

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fastnst.errors import FastNSTError
-from fastnst.image import atomic_output, list_images, open_image, save_image, to_pil, to_tensor
+from fastnst.core.errors import FastNSTError
+from fastnst.core.files import atomic_output
+from fastnst.core.images import list_images, open_image, save_image, to_pil, to_tensor
 
 LIMIT = 10**8
 

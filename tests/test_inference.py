@@ -19,12 +19,13 @@ import pytest
 import torch
 from PIL import Image
 
-from fastnst.checkpoint import load_model, save_model
-from fastnst.cli import stylize_main
-from fastnst.errors import FastNSTError
-from fastnst.image import to_tensor
-from fastnst.inference import Stylizer, keep_freed_memory, load_stylizer
-from fastnst.tiling import (
+from fastnst.cli.stylize import main as stylize_main
+from fastnst.core.errors import FastNSTError
+from fastnst.core.images import to_tensor
+from fastnst.core.memory import keep_freed_memory
+from fastnst.inference.backends import load_stylizer
+from fastnst.inference.stylizer import Stylizer
+from fastnst.inference.tiling import (
     normalizing_with,
     receptive_radius,
     recording_norm_stats,
@@ -32,7 +33,8 @@ from fastnst.tiling import (
     stats_size,
     tile_grid,
 )
-from fastnst.transformer import TransformerNet
+from fastnst.models.checkpoint import load_model, save_model
+from fastnst.models.johnson import TransformerNet
 from tests.conftest import CONTENT, ROOT
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -50,7 +52,7 @@ def photo(height: int, width: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("model", ["random", "starry_night"])
 def test_bf16_autocast_is_close_to_fp32(model):
-    net = make_net() if model == "random" else load_model(ROOT / "checkpoints" / f"{model}.ckpt")[0]
+    net = make_net() if model == "random" else load_model(ROOT / "fastnst" / "checkpoints" / f"{model}.ckpt")[0]
     x = photo(72, 96)
     fp32 = Stylizer(net, device="cpu").stylize_tensor(x)
     bf16 = Stylizer(net, device="cpu", precision="bf16").stylize_tensor(x)
@@ -237,7 +239,7 @@ def test_keep_freed_memory_applies_on_glibc():
 
 def test_stylizing_does_not_import_lightning(tmp_path):
     model = save_model(make_net(0.25), tmp_path / "model.ckpt")
-    code = ("import sys; from fastnst.cli import stylize_main; "
+    code = ("import sys; from fastnst.cli.stylize import main as stylize_main; "
             f"code = stylize_main([{str(CONTENT)!r}, '--model', {str(model)!r}, '-o', "
             f"{str(tmp_path / 'out.jpg')!r}, '--max-size', '64', '--tile', '32']); "
             "assert code == 0; assert 'lightning' not in sys.modules, 'lightning imported'")

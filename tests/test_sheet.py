@@ -8,12 +8,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fastnst.checkpoint import save_model
-from fastnst.cli import sheet_main
-from fastnst.image import open_image, to_pil, to_tensor
-from fastnst.inference import Stylizer
-from fastnst.sheet import BACKGROUND, GAP, grid, square, text_cell
-from fastnst.transformer import TransformerNet
+from fastnst.cli.sheet import main as sheet_main
+from fastnst.core.images import open_image, to_pil, to_tensor
+from fastnst.evaluation.sheet import BACKGROUND, GAP, grid, square, text_cell
+from fastnst.inference.stylizer import Stylizer
+from fastnst.models.checkpoint import save_model
+from fastnst.models.johnson import TransformerNet
 from tests.conftest import ASSETS, CONTENT, STYLE
 
 SIZE = 32

@@ -1,4 +1,5 @@
-"""The shipped styles in checkpoints/: listed with their hashes, small, and really stylizing."""
+"""The shipped styles in fastnst/checkpoints/ (package data): listed with their hashes, small,
+and really stylizing."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import json
 import pytest
 import torch
 
-from fastnst.checkpoint import load_model
-from fastnst.evaluate import QualityMetric
-from fastnst.image import load_tensor
-from fastnst.inference import Stylizer
-from tests.conftest import ASSETS, CONTENT, ROOT
+from fastnst.core.assets import SHIPPED_MODELS_DIR
+from fastnst.core.images import load_tensor
+from fastnst.evaluation.metrics import QualityMetric
+from fastnst.inference.stylizer import Stylizer
+from fastnst.models.checkpoint import load_model
+from tests.conftest import ASSETS, CONTENT
 
-SHIPPED = ROOT / "checkpoints"
+# Where load_model("starry_night") finds it: inside the package, wherever it is installed.
+SHIPPED = SHIPPED_MODELS_DIR
 MANIFEST = json.loads((SHIPPED / "manifest.json").read_text())
 OTHER_CONTENT = ASSETS / "content" / "flowers.jpg"
 MAX_BYTES = 7 * 1024 * 1024  # issue #4: at most 7 MB per style

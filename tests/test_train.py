@@ -11,10 +11,11 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from fastnst.cli import train
-from fastnst.config import TrainConfig, load_config
-from fastnst.errors import FastNSTError
-from fastnst.inference import Stylizer
+from fastnst.core.config import load_config
+from fastnst.core.errors import FastNSTError
+from fastnst.inference.stylizer import Stylizer
+from fastnst.training.config import TrainConfig
+from fastnst.training.train import train
 from tests.conftest import DEBUG_CONFIG, ROOT
 
 
@@ -60,7 +61,7 @@ def test_module_output_equals_stylize_output_and_resume_continues(tmp_path, phot
     assert lightning_ckpt["global_step"] == 4
     assert not any(k.startswith(("perceptual", "vgg")) for k in lightning_ckpt["state_dict"])
 
-    from fastnst.module import StyleTransferModule
+    from fastnst.training.module import StyleTransferModule
 
     module = StyleTransferModule(config, {})
     module.transformer.load_state_dict(

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from fastnst.transformer import TransformerNet
+from fastnst.models.johnson import TransformerNet
 
 
 @pytest.mark.parametrize("size", [(255, 257), (64, 64), (33, 17), (3, 5), (1, 1)])

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torchvision.models import vgg19
 
-from fastnst.errors import FastNSTError
-from fastnst.vgg import CAFFE_MEAN_BGR, LAYER_NAMES, TORCH_MEAN, TORCH_STD, VGG19Features
+from fastnst.core.errors import FastNSTError
+from fastnst.nets.vgg import CAFFE_MEAN_BGR, LAYER_NAMES, TORCH_MEAN, TORCH_STD, VGG19Features
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_torchvision_layout_file_uses_imagenet_normalization(torchvision_state):
 
 
 def test_caffe_weights_dequantize_from_codebook(caffe_vgg):
-    from fastnst.vgg import caffe_weights_path
+    from fastnst.nets.vgg import caffe_weights_path
 
     raw = torch.load(caffe_weights_path(), weights_only=True)
     expected = raw["block3_conv2_W_table"][raw["block3_conv2_W_q"].long()]
@@ -56,7 +56,7 @@ def test_caffe_weights_dequantize_from_codebook(caffe_vgg):
 
 def test_caffe_features_are_plausible(caffe_vgg):
     # Real ImageNet weights respond more strongly to a structured image than to flat grey.
-    from fastnst.image import load_tensor
+    from fastnst.core.images import load_tensor
     from tests.conftest import CONTENT
 
     photo = load_tensor(CONTENT, 10**9, 128)

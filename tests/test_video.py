@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from fastnst.checkpoint import save_model
-from fastnst.cli import stylize_main
-from fastnst.errors import FastNSTError
-from fastnst.inference import Stylizer
-from fastnst.transformer import TransformerNet
-from fastnst.video import stylize_video
+from fastnst.cli.stylize import main as stylize_main
+from fastnst.core.errors import FastNSTError
+from fastnst.inference.stylizer import Stylizer
+from fastnst.inference.video import stylize_video
+from fastnst.models.checkpoint import save_model
+from fastnst.models.johnson import TransformerNet
 
 av = pytest.importorskip("av")
 pytestmark = pytest.mark.usefixtures("one_thread")

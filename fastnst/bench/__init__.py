@@ -1,0 +1,1 @@
+"""fastnst-bench: timing, FLOP counting, inference and training rows, the report."""

@@ -1,0 +1,119 @@
+"""FLOPs of the nets, counted analytically, and the device peaks they are compared with.
+
+Used by `fastnst-bench` for its share-of-peak column; FLOP_COUNTING states the method and goes
+into bench.json.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from fastnst.models.johnson import TransformerNet
+
+FLOP_COUNTING = (
+    "Convolutions only, counted analytically: MACs = N * H_out * W_out * C_out * "
+    "(C_in / groups) * k_h * k_w per conv layer, with each layer's output size from a "
+    "shape-only (meta-device) forward pass; FLOPs = 2 * MACs. Norms, activations, padding, "
+    "upsampling and Gram matrices are left out (a few % of the total). Training FLOPs per "
+    "image = 3 * transform-net forward (forward + backward for inputs and weights) + VGG "
+    "forward to the content layers (content targets) + 2 * VGG forward to the deepest loss "
+    "layer (forward + input-gradient backward; the VGG weights are frozen)."
+)
+
+# Dense (no-sparsity) peaks in TFLOP/s from NVIDIA's data sheets: (name part, bf16/fp16
+# tensor cores, tf32 tensor cores, fp32 CUDA cores). First match wins, so specific names
+# come before general ones ("H100" alone is the SXM part: "NVIDIA H100 80GB HBM3").
+GPU_PEAK_TFLOPS: tuple[tuple[str, float, float, float], ...] = (
+    ("H200", 989.0, 494.0, 67.0),
+    ("H100 PCIe", 756.0, 378.0, 51.0),
+    ("H100 NVL", 835.0, 418.0, 60.0),
+    ("H100", 989.0, 494.0, 67.0),
+    ("A100", 312.0, 156.0, 19.5),
+    ("L40S", 362.0, 183.0, 91.6),
+    ("L4", 121.0, 60.0, 30.3),
+    ("RTX 4090", 165.0, 82.6, 82.6),
+)
+
+
+def conv_macs(model: nn.Module, input_shape: Sequence[int],
+              call: Callable[[nn.Module, torch.Tensor], Any] | None = None) -> dict[str, int]:
+    """Multiply-accumulates of each Conv2d in one forward pass, {qualified name: MACs}.
+
+    Runs a copy of `model` on the meta device (shapes only, no arithmetic); input_shape is
+    (N, C, H, W). call(model, x) runs the forward (default model(x)). Convs that run
+    several times are summed.
+    """
+    meta = copy.deepcopy(model).to("meta")
+    macs: dict[str, int] = {}
+
+    def hook(name: str) -> Callable[..., None]:
+        def count(module: nn.Conv2d, inputs: Any, output: torch.Tensor) -> None:
+            n, c_out, h_out, w_out = output.shape
+            k_h, k_w = module.kernel_size
+            c_in = module.in_channels // module.groups
+            macs[name] = macs.get(name, 0) + n * h_out * w_out * c_out * c_in * k_h * k_w
+        return count
+
+    handles = [module.register_forward_hook(hook(name)) for name, module in meta.named_modules()
+               if isinstance(module, nn.Conv2d)]
+    try:
+        x = torch.empty(*input_shape, device="meta")
+        with torch.no_grad():
+            (call or (lambda m, t: m(t)))(meta, x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return macs
+
+
+def transformer_flops(width: float, height: int, width_px: int) -> int:
+    """FLOPs (2 * conv MACs) of one TransformerNet(width) forward on a height x width_px image."""
+    with torch.device("meta"):
+        net = TransformerNet(width)
+    return 2 * sum(conv_macs(net, (1, 3, height, width_px)).values())
+
+
+def train_flops_per_image(width: float, size: int, vgg: nn.Module,
+                          content_layers: Sequence[str], loss_layers: Sequence[str]) -> int:
+    """Training FLOPs per size x size image (see FLOP_COUNTING): 3 T + V(content) + 2 V(loss)."""
+    shape = (1, 3, size, size)
+
+    def vgg_flops(layers: Sequence[str]) -> int:
+        return 2 * sum(conv_macs(vgg, shape, lambda m, x: m(x, tuple(layers))).values())
+
+    return (3 * transformer_flops(width, size, size) + vgg_flops(content_layers)
+            + 2 * vgg_flops(loss_layers))
+
+
+def device_peak(device: torch.device) -> dict[str, Any]:
+    """Peak FLOP/s assumed for share-of-peak: the GPU table, or a measured CPU fp32 matmul."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for part, bf16, tf32, fp32 in GPU_PEAK_TFLOPS:
+            if part in name:
+                return {"bf16_tflops": bf16, "fp16_tflops": bf16, "tf32_tflops": tf32,
+                        "fp32_tflops": fp32, "source": f"NVIDIA data sheet for {part}, dense"}
+        return {"source": f"unknown: {name} is not in fastnst.flops.GPU_PEAK_TFLOPS"}
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return {"fp32_tflops": round(2 * n**3 / best / 1e12, 4),
+            "source": f"measured: best of 5 fp32 torch.mm {n}x{n}, "
+                      f"{torch.get_num_threads()} threads"}
+
+
+def peak_for(peak: dict[str, Any], precision: str, device: torch.device) -> float | None:
+    """The peak TFLOP/s that bounds a measurement in `precision` on `device`."""
+    if precision == "fp32" and device.type == "cuda" and torch.backends.cudnn.allow_tf32:
+        return peak.get("tf32_tflops")  # cuDNN runs fp32 convs on TF32 tensor cores by default
+    return peak.get(f"{precision}_tflops")

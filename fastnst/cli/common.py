@@ -1,0 +1,52 @@
+"""What every command shares: its parser from a config class, and errors as one line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from fastnst.core.config import load_config
+from fastnst.core.errors import FastNSTError
+from fastnst.core.flags import OneLineParser, build_parser, parse_flags
+
+C = TypeVar("C")
+
+
+def report_error(prog: str, err: FastNSTError) -> None:
+    """Print a user mistake as the command's one stderr line."""
+    print(f"{prog}: error: {err}", file=sys.stderr)
+
+
+def run(prog: str, body: Callable[[], int]) -> int:
+    """Call body(); a FastNSTError becomes one stderr line and exit code 2."""
+    try:
+        return body()
+    except FastNSTError as err:
+        report_error(prog, err)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+class Command:
+    """A command's parser (generated from its config class) and config resolution."""
+
+    def __init__(self, prog: str, config_class: type[Any], description: str,
+                 config_files: bool = False) -> None:
+        self.prog = prog
+        self.config_class = config_class
+        self.description = description
+        self.config_files = config_files
+
+    def parser(self) -> OneLineParser:
+        return build_parser(self.config_class, self.prog, self.description, self.config_files)
+
+    def flags(self, argv: Sequence[str] | None) -> tuple[list[str], dict[str, Any]]:
+        """(config files, flags given) from argv; usage mistakes exit 2 with one line."""
+        return parse_flags(self.parser(), argv)
+
+    def config(self, files: list[str], overrides: dict[str, Any]) -> Any:
+        """The resolved config: defaults < files < overrides."""
+        return load_config(self.config_class, files, overrides)

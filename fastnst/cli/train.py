@@ -1,0 +1,29 @@
+"""`fastnst-train`: train a transform net for one style image (imports Lightning)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from fastnst.cli.common import Command, run
+from fastnst.training.config import TrainConfig
+
+PROG = "fastnst-train"
+COMMAND = Command(PROG, TrainConfig, "Train a fast style-transfer network for one style image.",
+                  config_files=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    files, flags = COMMAND.flags(argv)
+
+    def body() -> int:
+        from fastnst.training.train import resolve_train_config, train
+
+        train(resolve_train_config(files, flags))
+        return 0
+
+    return run(PROG, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

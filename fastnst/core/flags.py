@@ -1,0 +1,111 @@
+"""Command-line parsers generated from config dataclasses (fields declared with `option()`).
+
+Flags are the field names in kebab-case (`content_weight` -> `--content-weight`) unless a
+field names its own. Values stay strings here: `load_config` converts them with the same
+rules as YAML values, so a bad value gets the same one-line error from either source.
+Every flag defaults to "not given" (argparse.SUPPRESS), so YAML files are only overridden
+by flags the user typed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import types
+import typing
+from typing import Any, NoReturn
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with usage mistakes reported as one line (`prog: error: ...`), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _is_bool(annotation: Any) -> bool:
+    """bool or bool | None."""
+    return annotation is bool or (typing.get_origin(annotation) in (typing.Union, types.UnionType)
+                                  and set(typing.get_args(annotation)) == {bool, type(None)})
+
+
+def format_default(value: Any) -> str:
+    """A default as the user types it: tuples comma-joined, floats in short form."""
+    if isinstance(value, tuple):
+        if value and isinstance(value[0], tuple):  # (width, height) pairs
+            return ",".join("x".join(str(v) for v in pair) for pair in value)
+        return ",".join(format_default(v) for v in value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def flag_help(field: dataclasses.Field[Any]) -> str:
+    """The field's help text with its default appended (when it has a meaningful one)."""
+    text = field.metadata["help"]
+    default = field.default
+    if not field.metadata.get("show_default", True) or default in (None, "", ()):
+        return text
+    return f"{text} (default {format_default(default)})"
+
+
+def flag_names(field: dataclasses.Field[Any]) -> tuple[str, ...]:
+    """The field's option strings, e.g. ('-o', '--output'), or (name,) for a positional."""
+    return field.metadata.get("flags") or (f"--{field.name.replace('_', '-')}",)
+
+
+def cli_fields(cls: type[Any]) -> list[dataclasses.Field[Any]]:
+    """The fields of a config class that have a command-line flag."""
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("cli", True)
+            and "help" in f.metadata]
+
+
+def build_parser(cls: type[Any], prog: str, description: str,
+                 config_files: bool = False) -> OneLineParser:
+    """An argparse parser with one flag per `cli_fields(cls)`, grouped by their `group`.
+
+    config_files: add `--config YAML` (repeatable, applied in order before the flags).
+    """
+    parser = OneLineParser(prog=prog, description=description,
+                           argument_default=argparse.SUPPRESS)
+    if config_files:
+        parser.add_argument("--config", action="append", default=[], metavar="YAML",
+                            help="config file(s) applied in order, or a bundled config's "
+                                 "name (debug, fast); flags override them")
+    hints = typing.get_type_hints(cls)
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for field in cli_fields(cls):
+        meta = field.metadata
+        target: Any = parser
+        if meta.get("group"):
+            target = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        names = flag_names(field)
+        kwargs: dict[str, Any] = {"help": flag_help(field)}
+        if not names[0].startswith("-"):  # positional
+            target.add_argument(field.name, nargs=meta.get("nargs"),
+                                metavar=meta.get("metavar"), help=kwargs["help"])
+            continue
+        kwargs["dest"] = field.name
+        if _is_bool(hints[field.name]):
+            kwargs["action"] = (argparse.BooleanOptionalAction if meta.get("negatable")
+                                else "store_true")
+        else:
+            kwargs["metavar"] = meta.get("metavar")
+            if meta.get("choices"):
+                kwargs["choices"] = [str(choice) for choice in meta["choices"]]
+                kwargs["metavar"] = None
+            if meta.get("nargs"):
+                kwargs["nargs"] = meta["nargs"]
+        target.add_argument(*names, **kwargs)
+    return parser
+
+
+def parse_flags(parser: argparse.ArgumentParser, argv: typing.Sequence[str] | None
+                ) -> tuple[list[str], dict[str, Any]]:
+    """(config files, {field: value given on the command line}) from argv (sys.argv if None)."""
+    namespace = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
+    files = namespace.pop("config", [])
+    return list(files), namespace

@@ -1,0 +1,1 @@
+"""Quality: the fixed metric, fastnst-eval reports and contact sheets."""

@@ -1,0 +1,74 @@
+"""Settings of `fastnst-eval` and `fastnst-sheet`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastnst.core.config import option
+from fastnst.core.errors import FastNSTError
+from fastnst.inference.config import DEVICE_HELP
+from fastnst.losses.config import DEFAULT_MAX_PIXELS
+
+_MODEL = "checkpoint or model name"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything `fastnst-eval` needs. The metric itself is fixed (fastnst.evaluation)."""
+
+    model: str = option("", f"{_MODEL} (required)", metavar="CKPT|NAME")
+    content: str = option("", "folder (or file) of content photos (required)", metavar="DIR")
+    style: str | None = option(None, "style image (default: the one the model was trained on, "
+                               "if that file is here or bundled)", metavar="IMAGE")
+    baseline_iters: int = option(0, "also run the slow baseline (L-BFGS, N loss evaluations, "
+                                 "from the content, with the model's own loss settings; 0: "
+                                 "off)", metavar="N")
+    output: str | None = option(None, "write the metrics here (.json)", flags=("-o", "--output"),
+                                metavar="JSON")
+    device: str = option("auto", DEVICE_HELP)
+    max_size: int | None = option(512, "downscale photos to this long side first (0 keeps "
+                                  "their size)", metavar="PX", zero_is_none=True)
+    batch_size: int = option(8, "same-sized images per pass; the baseline optimizes each "
+                             "batch jointly, needing roughly 0.5 GB per 481x321 photo",
+                             metavar="B")
+    max_pixels: int = option(DEFAULT_MAX_PIXELS, "refuse images with more pixels", metavar="N")
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise FastNSTError("--model is required (a checkpoint file or model name)")
+        if not self.content:
+            raise FastNSTError("--content is required (a folder of photos)")
+        if self.baseline_iters < 0:
+            raise FastNSTError("--baseline-iters must be >= 0")
+        if self.batch_size < 1:
+            raise FastNSTError("--batch-size must be >= 1")
+        if self.max_size is not None and self.max_size < 16:
+            raise FastNSTError("--max-size must be at least 16 px")
+        if self.output is not None and Path(self.output).suffix.lower() != ".json":
+            raise FastNSTError(f"-o {self.output}: the metrics file must end in .json")
+
+
+@dataclass(frozen=True)
+class SheetConfig:
+    """Everything `fastnst-sheet` (contact sheet: photos x styles) needs."""
+
+    models: tuple[str, ...] = option((), f"{_MODEL}s, one column each (required)",
+                                     metavar="CKPT|NAME", nargs="+")
+    content: tuple[str, ...] = option((), "photos, one row each (required)", metavar="IMAGE",
+                                      nargs="+")
+    output: str = option("", ".png or .jpg (required)", flags=("-o", "--output"), metavar="OUT")
+    size: int = option(256, "cell side; photos are centre-cropped to it and stylized at it",
+                       metavar="PX")
+    device: str = option("auto", DEVICE_HELP)
+    max_pixels: int = option(DEFAULT_MAX_PIXELS, "refuse images with more pixels", metavar="N")
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise FastNSTError("--models needs at least one checkpoint or model name")
+        if not self.content:
+            raise FastNSTError("--content needs at least one photo")
+        if not self.output:
+            raise FastNSTError("-o/--output is required (a .png or .jpg file)")
+        if self.size < 16:
+            raise FastNSTError("--size must be at least 16 px")

@@ -1,0 +1,1 @@
+"""Stylizing with a trained model: torch and ONNX backends, tiling, video, export."""

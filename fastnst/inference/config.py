@@ -1,0 +1,92 @@
+"""Settings of `fastnst-stylize` and `fastnst-export`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastnst.core.config import check_choices, option
+from fastnst.core.errors import FastNSTError
+from fastnst.losses.config import DEFAULT_MAX_PIXELS
+
+# Tiled stylizing takes instance-norm statistics from the whole image scaled to at most this
+# many pixels: 4 MP keeps that pass near 2.5 GB on the CPU (fp32, width 1; our measurement).
+DEFAULT_STATS_MAX_PIXELS = 4_000_000
+MODEL_HELP = ("a slim or Lightning checkpoint, a .onnx file from fastnst-export, or a model "
+              "name such as starry_night (NAME.ckpt in $FASTNST_CHECKPOINTS, ./checkpoints, "
+              "then the shipped models)")
+DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
+_SPEED = "speed and memory"
+
+
+@dataclass(frozen=True)
+class StylizeConfig:
+    """Everything `fastnst-stylize` needs."""
+
+    inputs: tuple[str, ...] = option(
+        (), "image files, folders (searched recursively) and/or video files",
+        flags=("inputs",), metavar="IN", nargs="+")
+    model: str = option("", f"{MODEL_HELP} (required)", metavar="CKPT|NAME")
+    output: str | None = option(
+        None, "output file (one input) or folder; default: IN.stylized.EXT beside each input "
+        "(videos: .mp4, .m4v, .mov or .mkv)", flags=("-o", "--output"), metavar="OUT")
+    device: str = option("auto", DEVICE_HELP)
+    precision: str = option("32", "bf16 (CPU or GPU) and 16 (GPU) autocast the net",
+                            choices=("32", "16", "bf16"))
+    max_size: int | None = option(None, "downscale so the long side is at most PX first "
+                                  "(0: keep each input's size)", metavar="PX",
+                                  zero_is_none=True)
+    max_pixels: int = option(DEFAULT_MAX_PIXELS, "refuse images with more pixels", metavar="N")
+    quality: int = option(95, "JPEG quality", metavar="Q")
+    backend: str = option("auto", "torch, or onnx (onnxruntime on the CPU, fp32; a .onnx "
+                          "file or a checkpoint exported in memory); auto: onnx for a .onnx "
+                          "model, else torch", choices=("auto", "torch", "onnx"), group=_SPEED)
+    tile: int | None = option(None, "stylize images larger than PX x PX in tiles, with "
+                              "instance-norm statistics of the whole image (no seams, bounded "
+                              "memory; torch backend; 0: no tiling)", metavar="PX",
+                              zero_is_none=True, group=_SPEED)
+    stats_max_pixels: int = option(DEFAULT_STATS_MAX_PIXELS, "with --tile: the whole-image "
+                                   "statistics pass runs on the image scaled to at most N "
+                                   "pixels", metavar="N", group=_SPEED)
+    batch_size: int = option(4, "video frames per forward pass", metavar="N", group=_SPEED)
+    compile: bool = option(False, "torch.compile the net: faster on GPUs after a warm-up per "
+                           "frame size (torch backend)", negatable=True, group=_SPEED)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if not self.model:
+            raise FastNSTError("--model is required (a checkpoint file or model name)")
+        if not self.inputs:
+            raise FastNSTError("give at least one input image or folder")
+        if self.max_size is not None and self.max_size < 16:
+            raise FastNSTError("--max-size must be at least 16 px")
+        if self.tile is not None and self.tile < 16:
+            raise FastNSTError("--tile must be at least 16 px (or 0 for no tiling)")
+        if self.stats_max_pixels < 4096:
+            raise FastNSTError("--stats-max-pixels must be at least 4096")
+        if self.batch_size < 1:
+            raise FastNSTError("--batch-size must be >= 1")
+        if not 1 <= self.quality <= 100:
+            raise FastNSTError("--quality must be between 1 and 100")
+        if self.max_pixels < 1:
+            raise FastNSTError("--max-pixels must be >= 1")
+
+
+EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Everything `fastnst-export` needs."""
+
+    model: str = option("", "slim or Lightning checkpoint, or a model name (required)",
+                        metavar="CKPT|NAME")
+    format: str = option("onnx", "onnx (run it with fastnst-stylize --model X.onnx) or "
+                         "torchscript (torch.jit.load)", choices=tuple(EXPORT_FORMATS))
+    output: str | None = option(None, "output file or existing folder; default: beside the "
+                                "checkpoint as NAME.onnx or NAME.pt", flags=("-o", "--output"),
+                                metavar="OUT")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if not self.model:
+            raise FastNSTError("--model is required (a checkpoint file or model name)")

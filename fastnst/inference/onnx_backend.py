@@ -1,0 +1,78 @@
+"""The ONNX backend: an exported transform net run by onnxruntime on the CPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fastnst.core.errors import FastNSTError, first_line
+from fastnst.inference.stylizer import BaseStylizer
+from fastnst.models.checkpoint import load_model
+from fastnst.models.johnson import pad_input
+
+
+def _import_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise FastNSTError("--backend onnx needs onnxruntime: pip install 'fastnst[onnx]'"
+                           ) from None
+    return onnxruntime
+
+
+class OnnxStylizer(BaseStylizer):
+    """Runs an exported ONNX transform net with onnxruntime on the CPU.
+
+    model: path of a .onnx file or its bytes. The session uses every graph optimization and
+    one intra-op thread per core PyTorch would use (torch.get_num_threads()).
+    """
+
+    def __init__(self, model: str | Path | bytes, meta: dict[str, Any] | None = None,
+                 threads: int | None = None) -> None:
+        ort = _import_onnxruntime()
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        name = "the exported model" if isinstance(model, bytes) else str(model)
+        try:
+            self.session = ort.InferenceSession(
+                model if isinstance(model, bytes) else str(model), options,
+                providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own pybind exception types
+            raise FastNSTError(f"{name}: not a usable ONNX model ({first_line(err)})") from None
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] != 3:
+            raise FastNSTError(f"{name}: not a fastnst model (expected one (N, 3, H, W) input)")
+        self.input_name = inputs[0].name
+        if meta is None:  # fastnst-export stores the checkpoint's metadata in the model
+            stored = self.session.get_modelmeta().custom_metadata_map.get("fastnst.meta", "{}")
+            meta = json.loads(stored)
+        self.meta = meta
+
+    @classmethod
+    def from_model(cls, path: str | Path) -> OnnxStylizer:
+        """A .onnx file as is, or a checkpoint exported to ONNX in memory."""
+        path = Path(path)
+        if path.suffix.lower() == ".onnx":
+            if not path.is_file():
+                raise FastNSTError(f"no such model: {path}")
+            return cls(path)
+        from fastnst.inference.export import onnx_bytes
+
+        net, meta = load_model(path)
+        return cls(onnx_bytes(net), meta)
+
+    def stylize_tensor(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) float RGB in [0, 1] -> stylized (N, 3, H, W) float32 on the CPU."""
+        height, width = images.shape[-2:]
+        batch = images.detach().float().cpu()
+        if height < 8 or width < 8:
+            # The traced graph always pads by reflection, which needs >= 8 px a side: pad tiny
+            # inputs first exactly as the torch net does, so both backends agree.
+            batch = pad_input(batch)
+        array = batch.contiguous().numpy()
+        out = self.session.run(None, {self.input_name: array})[0]
+        return torch.from_numpy(out[..., :height, :width].copy())

@@ -1,0 +1,202 @@
+"""Stylizing images and frames with a trained transform net in PyTorch (no Lightning needed).
+
+    stylizer = Stylizer.from_checkpoint("starry_night")
+    stylized = stylizer(Image.open("photo.jpg"))   # PIL in, PIL out, same size
+
+`BaseStylizer` is the interface every backend offers (`stylize_tensor`, `stylize_batches`,
+PIL `__call__`); `Stylizer` runs PyTorch (CPU or GPU: autocast, channels_last,
+torch.compile, tiling). The ONNX backend is fastnst.inference.onnx_backend.
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, ImageOps
+from torch import nn
+
+from fastnst.core.devices import resolve_device
+from fastnst.core.errors import FastNSTError, first_line
+from fastnst.core.images import to_pil, to_tensor
+from fastnst.core.memory import release_free_memory
+from fastnst.inference.config import DEFAULT_STATS_MAX_PIXELS
+from fastnst.inference.tiling import downscale_pil, downscale_tensor, run_tiled, stats_size
+from fastnst.models.checkpoint import load_model
+
+_DTYPES = {"32": None, "16": torch.float16, "bf16": torch.bfloat16}
+# EXIF tag 0x0112: orientation; 1 is upright.
+_ORIENTATION = 0x0112
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Rotate by the EXIF orientation; images already upright are returned without a copy."""
+    if image.getexif().get(_ORIENTATION, 1) == 1:
+        return image
+    return ImageOps.exif_transpose(image)
+
+
+def _warn_eager(err: Exception) -> None:
+    warnings.warn(f"torch.compile unavailable, running eagerly ({type(err).__name__}: "
+                  f"{first_line(err, 200)})", RuntimeWarning, stacklevel=4)
+
+
+class BaseStylizer(ABC):
+    """The interface both backends offer; subclasses implement `stylize_tensor`."""
+
+    meta: dict[str, Any]
+
+    @abstractmethod
+    def stylize_tensor(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) float RGB in [0, 1] -> stylized (N, 3, H, W) float32 on the CPU."""
+
+    def stylize_batches(self, frames: Iterable[torch.Tensor],
+                        batch_size: int) -> Iterator[torch.Tensor]:
+        """Stylize a stream of (3, H, W) float frames in [0, 1], `batch_size` per forward pass.
+
+        Yields stylized (3, H, W) float32 CPU frames in input order. Consecutive frames of
+        one size share a batch; a size change starts a new one. Frames are pulled lazily,
+        so a decoder can feed this and an encoder consume it without holding the stream.
+        """
+        if batch_size < 1:
+            raise FastNSTError("--batch-size must be >= 1")
+        batch: list[torch.Tensor] = []
+        for frame in frames:
+            if batch and frame.shape != batch[0].shape:
+                yield from self.stylize_tensor(torch.stack(batch))  # (B, 3, H, W)
+                batch = []
+            batch.append(frame)
+            if len(batch) == batch_size:
+                yield from self.stylize_tensor(torch.stack(batch))
+                batch = []
+        if batch:
+            yield from self.stylize_tensor(torch.stack(batch))
+
+    def _stylize_upright(self, image: Image.Image) -> Image.Image:
+        return to_pil(self.stylize_tensor(to_tensor(image).unsqueeze(0)))
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        """PIL image (any mode, EXIF-rotated upright) -> stylized RGB PIL image, same size."""
+        return self._stylize_upright(_upright(image))
+
+
+class Stylizer(BaseStylizer):
+    """Runs a TransformerNet with PyTorch on images and batches of frames of any size.
+
+    precision: '32', 'bf16' or '16' (autocast; '16' needs a GPU). channels_last: NHWC memory
+    layout, faster for convs on GPUs (None: on for CUDA, off for the CPU). compile: wrap the
+    net in torch.compile; if that fails (no compiler, unsupported platform) it warns and runs
+    eagerly. tile: stylize images larger than tile x tile px in tiles with whole-image
+    instance-norm statistics (fastnst.tiling), taken at up to `stats_max_pixels` pixels.
+    """
+
+    def __init__(self, net: nn.Module, device: str = "auto", precision: str = "32",
+                 meta: dict[str, Any] | None = None, *, channels_last: bool | None = None,
+                 compile: bool = False, tile: int | None = None,
+                 stats_max_pixels: int = DEFAULT_STATS_MAX_PIXELS) -> None:
+        if precision not in _DTYPES:
+            raise FastNSTError(f"precision must be 32, 16 or bf16, not {precision!r}")
+        if tile is not None and tile < 16:
+            raise FastNSTError("--tile must be at least 16 px")
+        if stats_max_pixels < 64 * 64:
+            raise FastNSTError("--stats-max-pixels must be at least 4096")
+        self.device = resolve_device(device)
+        self.dtype = _DTYPES[precision]
+        if self.dtype is torch.float16 and self.device.type == "cpu":
+            raise FastNSTError("--precision 16 needs a GPU; use bf16 or 32 on the CPU")
+        self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
+        self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.net = net.eval().requires_grad_(False).to(self.device,
+                                                        memory_format=self.memory_format)
+        self.compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._compile_works = False
+        if compile:
+            try:
+                self.compiled = torch.compile(self.net)
+            except Exception as err:  # e.g. a Python version dynamo does not support yet
+                _warn_eager(err)
+        self.tile = tile
+        self.stats_max_pixels = stats_max_pixels
+        self.meta = meta or {}
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "32",
+                        **options: Any) -> Stylizer:
+        """Load a slim or Lightning checkpoint; `options` are the keyword-only arguments."""
+        net, meta = load_model(path)
+        return cls(net, device=device, precision=precision, meta=meta, **options)
+
+    def _run(self, images: torch.Tensor, net: Callable[[torch.Tensor], torch.Tensor]
+             ) -> torch.Tensor:
+        images = images.to(self.device, non_blocking=True).contiguous(
+            memory_format=self.memory_format)
+        autocast = (torch.autocast(self.device.type, dtype=self.dtype)
+                    if self.dtype is not None else nullcontext())
+        with autocast:
+            out = net(images)
+        return out.float().cpu().contiguous()
+
+    def _forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.compiled is not None:
+            try:
+                out = self._run(images, self.compiled)
+            except Exception as err:  # compiles lazily: a missing C++ compiler shows here
+                if self._compile_works:
+                    raise  # it compiled before: a real error, not the platform's
+                _warn_eager(err)
+                self.compiled = None
+            else:
+                self._compile_works = True
+                return out
+        return self._run(images, self.net)
+
+    def _tiles(self, height: int, width: int) -> bool:
+        return self.tile is not None and (height > self.tile or width > self.tile)
+
+    @torch.inference_mode()
+    def stylize_tensor(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) float RGB in [0, 1] -> stylized (N, 3, H, W) float32 on the CPU.
+
+        Tiled when `tile` is set and the image is larger; the tiled path runs the eager net
+        (its instance norms are hooked), even with compile=True.
+        """
+        height, width = images.shape[-2:]
+        if not self._tiles(height, width):
+            return self._forward(images)
+        stats_input = downscale_tensor(images, stats_size(height, width,
+                                                          self.stats_max_pixels))
+        out = torch.empty(images.shape, dtype=torch.float32)
+
+        def write(box: tuple[int, int, int, int], stylized: torch.Tensor) -> None:
+            out[..., box[0]:box[1], box[2]:box[3]] = stylized
+
+        run_tiled(self.net, lambda x: self._run(x, self.net), stats_input, (height, width),
+                  self.tile, lambda box: images[..., box[0]:box[1], box[2]:box[3]], write,
+                  release_free_memory)
+        return out
+
+    @torch.inference_mode()
+    def _stylize_upright(self, image: Image.Image) -> Image.Image:
+        if not self._tiles(image.height, image.width):
+            return super()._stylize_upright(image)
+        # Tiles are cut from and pasted into 8-bit PIL images, so a large image never exists
+        # as a float tensor: memory is the two 8-bit images plus one tile's activations.
+        small = downscale_pil(image, stats_size(image.height, image.width,
+                                                self.stats_max_pixels))
+        result = Image.new("RGB", image.size)
+
+        def read(box: tuple[int, int, int, int]) -> torch.Tensor:
+            top, bottom, left, right = box
+            return to_tensor(image.crop((left, top, right, bottom))).unsqueeze(0)
+
+        def write(box: tuple[int, int, int, int], stylized: torch.Tensor) -> None:
+            result.paste(to_pil(stylized), (box[2], box[0]))
+
+        run_tiled(self.net, lambda x: self._run(x, self.net), to_tensor(small).unsqueeze(0),
+                  (image.height, image.width), self.tile, read, write, release_free_memory)
+        return result

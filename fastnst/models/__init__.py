@@ -1,0 +1,1 @@
+"""Transform nets, their architecture registry and the versioned checkpoint format."""

@@ -1,0 +1,1 @@
+"""Pixel optimisation: the Gatys et al. baseline (and later photoreal and feature inversion)."""

@@ -1,0 +1,75 @@
+"""The Gatys et al. (2016) baseline: optimize the pixels of one image against the perceptual loss.
+
+Slow (hundreds of loss-network passes per image) but needs no training; kept for quality
+comparison. Images are float RGB in [0, 1], NCHW.
+"""
+
+from __future__ import annotations
+
+import torch
+from tqdm import tqdm
+
+from fastnst.core.devices import resolve_device
+from fastnst.core.images import load_tensor
+from fastnst.losses.builder import build_perceptual_loss
+from fastnst.losses.perceptual import LossTerms, PerceptualLoss
+from fastnst.optim.config import SlowConfig
+
+
+def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str = "lbfgs",
+                 init: str = "content", iterations: int = 300, lr: float = 1.0,
+                 progress: bool = True) -> tuple[torch.Tensor, LossTerms]:
+    """Optimize images so their features match `content` and the loss's style.
+
+    content: (N, 3, H, W) in [0, 1] on the loss's device. The pixels themselves are optimized
+    and clamped to [0, 1] before each evaluation (as in the PyTorch tutorial).
+    iterations counts loss evaluations for L-BFGS (as Gatys' max_iter) and steps for Adam.
+    With N > 1 the objective is the sum of the N images' losses, so each image gets the
+    gradient it would get alone; but one optimizer runs jointly over the batch (for L-BFGS: one
+    step length per line search and one curvature history for all N images), so the results are
+    not those of optimizing each image on its own. Batching is for GPU throughput.
+    The progress bar shows every loss term by name.
+    Returns (images (N, 3, H, W) in [0, 1], final loss terms, each a mean over the N images).
+    """
+    targets = loss_fn.content_targets(content)
+    start = content if init == "content" else torch.rand_like(content)
+    image = start.detach().clone().requires_grad_(True)
+    bar = tqdm(total=iterations, desc="slow stylize", unit="it", disable=not progress)
+    last: list[LossTerms] = []
+
+    def closure() -> torch.Tensor:
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        opt.zero_grad(set_to_none=True)
+        terms = loss_fn(image, targets)
+        objective = terms.total * image.shape[0]  # every loss term is a batch mean
+        objective.backward()
+        last[:] = [terms]
+        bar.update(1)
+        bar.set_postfix({name: f"{value:.4g}" for name, value in terms.floats().items()})
+        return objective.detach()
+
+    if optimizer == "lbfgs":
+        opt: torch.optim.Optimizer = torch.optim.LBFGS(
+            [image], lr=lr, max_iter=iterations, max_eval=iterations,
+            tolerance_grad=0.0, tolerance_change=0.0, history_size=50,
+            line_search_fn="strong_wolfe")
+        opt.step(closure)
+    else:
+        opt = torch.optim.Adam([image], lr=lr)
+        for _ in range(iterations):
+            opt.step(closure)
+    bar.close()
+    return image.detach().clamp(0, 1), last[0]
+
+
+def run_slow(config: SlowConfig, progress: bool = True) -> tuple[torch.Tensor, LossTerms]:
+    """Load the images named by `config` and optimize; returns ((1, 3, H, W) on the CPU,
+    the final loss terms)."""
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    content = load_tensor(config.content, config.max_pixels, config.image_size).to(device)
+    loss_fn = build_perceptual_loss(config, config.style, device)
+    image, terms = stylize_slow(content, loss_fn, config.optimizer, config.init,
+                                config.iterations, config.lr, progress)
+    return image.cpu(), terms

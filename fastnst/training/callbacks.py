@@ -1,0 +1,84 @@
+"""Training callbacks: throughput, stylized sample images, atomic checkpoint files."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from fastnst.core.images import atomic_output
+
+
+class Throughput(L.Callback):
+    """Logs throughput/images_per_s (all processes together) every `every` steps."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.images = 0
+        self.started: float | None = None
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: dict[str, Any], batch_idx: int) -> None:
+        now = time.perf_counter()
+        if self.started is None:  # the first step includes warm-up; start timing after it
+            self.started = now
+            return
+        self.images += batch["images"].shape[0] * trainer.world_size
+        if trainer.global_step % self.every == 0:
+            pl_module.log("throughput/images_per_s", self.images / (now - self.started),
+                          rank_zero_only=True)
+            self.images, self.started = 0, now
+
+
+class SampleImages(L.Callback):
+    """Stylizes a fixed set of images every `every` steps and at the end, into TensorBoard.
+
+    samples: (K, 3, H, W) in [0, 1]; logged as "samples/content" once and
+    "samples/stylized" at each interval.
+    """
+
+    def __init__(self, samples: torch.Tensor, every: int) -> None:
+        self.samples = samples
+        self.every = every
+        self.last_logged = -1
+
+    def _log(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        step = trainer.global_step
+        if not trainer.is_global_zero or trainer.logger is None or step == self.last_logged:
+            return
+        writer = trainer.logger.experiment
+        if self.last_logged < 0:
+            writer.add_images("samples/content", self.samples, step)
+        was_training = pl_module.training
+        pl_module.eval()
+        with torch.no_grad():
+            stylized = pl_module(self.samples.to(pl_module.device)).float().cpu()
+        pl_module.train(was_training)
+        writer.add_images("samples/stylized", stylized, step)
+        self.last_logged = step
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._log(trainer, pl_module)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        if trainer.global_step % self.every == 0:
+            self._log(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._log(trainer, pl_module)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes Lightning checkpoints to a temp file and renames it: no half-written .ckpt."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
+                        storage_options: Any | None = None) -> None:
+        path = os.fspath(path)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with atomic_output(path) as tmp:
+            torch.save(checkpoint, tmp)

@@ -1,0 +1,115 @@
+"""Settings of `fastnst-train` and `fastnst-prepare-data` (importing this needs no Lightning).
+
+configs/default.yaml is the full training recipe with the source of every value; a test
+keeps it equal to these defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastnst.core.config import check_choices, option
+from fastnst.core.errors import FastNSTError
+from fastnst.losses.config import DEFAULT_MAX_PIXELS, LossConfig
+
+PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed")
+_OPT, _HW, _LOG = "optimization", "hardware", "logging"
+
+
+@dataclass(frozen=True)
+class TrainConfig(LossConfig):
+    """Everything `fastnst-train` needs."""
+
+    style: str = option("", "style image (required)", metavar="IMAGE")
+    data: str = option("", "folder of training photos (searched recursively), or a photo "
+                       "cache made by fastnst-prepare-data (faster) (required)", metavar="DIR")
+    val_data: str | None = option(None, "images stylized into TensorBoard (default: the "
+                                  "bundled photos)", metavar="PATH")
+    name: str | None = option(None, "run name (default: the style file's stem)")
+    runs_dir: str = option("runs", "where run folders go", metavar="DIR")
+    output: str | None = option(None, "slim model file (default checkpoints/<name>.ckpt)",
+                                metavar="CKPT")
+    half: bool = option(False, "store the slim model's weights as float16 (half the file "
+                        "size; loaded back as float32)")
+    resume: bool = option(False, "continue the run from runs/<name>/checkpoints/last.ckpt")
+    image_size: int = option(256, "training crop", metavar="PX", group=_OPT)
+    batch_size: int = option(8, "photos per step, per device", metavar="N", group=_OPT)
+    lr: float = option(1.0e-3, "Adam learning rate", group=_OPT)
+    lr_final_ratio: float = option(0.1, "cosine decay ends at lr * R", metavar="R",
+                                   group=_OPT)
+    warmup_steps: int = option(200, "linear learning-rate warm-up steps", metavar="N",
+                               group=_OPT)
+    max_steps: int = option(20_000, "optimizer steps", metavar="N", group=_OPT)
+    max_epochs: int | None = option(None, "stop after N epochs as well", metavar="N",
+                                    group=_OPT)
+    width: float = option(1.0, "transform-net channel multiplier (1: 32/64/128 as Johnson; "
+                          "0.5 for fast CPU inference)", metavar="W", group=_OPT)
+    seed: int = option(0, "random seed (weights, data order, crops)", metavar="N", group=_OPT)
+    precision: str = option("auto", "auto: bf16-mixed on GPUs that support it, else 32",
+                            choices=PRECISIONS, group=_HW)
+    channels_last: bool = option(True, "NHWC layout for the nets and batches on CUDA "
+                                 "(ignored on the CPU)", negatable=True, group=_HW)
+    compile: bool = option(False, "torch.compile the transform net and the loss network "
+                           "(minutes of warm-up)", negatable=True, group=_HW)
+    accelerator: str = option("auto", "auto, cpu or gpu", group=_HW)
+    devices: str = option("auto", "number or comma list of devices", group=_HW)
+    strategy: str = option("auto", "Lightning strategy, e.g. ddp", group=_HW)
+    num_nodes: int = option(1, "nodes for multi-node DDP", metavar="N", group=_HW)
+    num_workers: int = option(4, "data-loading processes", metavar="N", group=_HW)
+    log_every: int = option(50, "log scalars every N steps", metavar="N", group=_LOG)
+    image_every: int = option(500, "stylize the validation images every N steps",
+                              metavar="N", group=_LOG)
+    checkpoint_every: int = option(1000, "write runs/<name>/checkpoints/last.ckpt every N "
+                                   "steps", metavar="N", group=_LOG)
+    val_images: int = option(4, "how many validation images", metavar="K", group=_LOG)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choices(self)
+        if not self.style:
+            raise FastNSTError("--style is required (a style image file)")
+        if not self.data:
+            raise FastNSTError("--data is required (a folder of training photos)")
+        for name in ("image_size", "batch_size", "max_steps", "log_every", "image_every",
+                     "checkpoint_every", "num_nodes", "val_images"):
+            if getattr(self, name) < 1:
+                raise FastNSTError(f"--{name.replace('_', '-')} must be >= 1")
+        if self.image_size < 16:
+            raise FastNSTError("--image-size must be at least 16 px")
+        if self.warmup_steps < 0 or self.num_workers < 0:
+            raise FastNSTError("--warmup-steps and --num-workers must be >= 0")
+        if self.lr <= 0:
+            raise FastNSTError("--lr must be > 0")
+        if self.width <= 0:
+            raise FastNSTError("--width must be > 0")
+
+    @property
+    def run_name(self) -> str:
+        return self.name or Path(self.style).stem
+
+
+@dataclass(frozen=True)
+class PrepareDataConfig:
+    """Everything `fastnst-prepare-data` needs."""
+
+    sources: tuple[str, ...] = option((), "photo folders (searched recursively) and/or files",
+                                      flags=("sources",), metavar="DIR", nargs="+")
+    output: str = option("", "cache folder to create (must not exist) (required)",
+                         flags=("-o", "--output"), metavar="CACHE")
+    image_size: int = option(256, "the training crop it is for; photos are stored at an "
+                             "eighth more, centre square", metavar="PX")
+    workers: int = option(os.cpu_count() or 1, "decoding processes (default: one per CPU; 0: none)", metavar="N",
+                          show_default=False)
+    max_pixels: int = option(DEFAULT_MAX_PIXELS, "skip images with more pixels", metavar="N")
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise FastNSTError("give at least one photo folder")
+        if not self.output:
+            raise FastNSTError("-o/--output is required (the cache folder to create)")
+        if self.image_size < 16:
+            raise FastNSTError("--image-size must be at least 16 px")
+        if self.workers < 0:
+            raise FastNSTError("--workers must be >= 0")

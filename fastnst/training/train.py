@@ -1,0 +1,159 @@
+"""`train()`: one fastnst-train run, from a resolved TrainConfig to the slim model file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from fastnst.core.assets import CONTENT_DIR
+from fastnst.core.config import config_to_dict, load_config, save_config
+from fastnst.core.errors import FastNSTError
+from fastnst.core.files import check_writable_dir, parent_dir
+from fastnst.models.checkpoint import file_sha256, save_model
+from fastnst.training.callbacks import AtomicCheckpointIO, SampleImages, Throughput
+from fastnst.training.config import TrainConfig
+from fastnst.training.datamodule import PhotoDataModule
+from fastnst.training.module import StyleTransferModule
+from fastnst.training.photos import load_samples
+
+
+class _DropAdverts(logging.Filter):
+    """Lightning prints a cloud-logging advert on every run; users asked for their run's logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning chatter that says nothing about the user's run."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
+    # lightning 2.6 calls a torch 2.14 pytree API that torch deprecated; not ours to fix.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
+def lightning_precision(precision: str, accelerator: str) -> str:
+    """Our --precision -> Lightning's: 'auto' is bf16-mixed on GPUs that support it."""
+    if precision != "auto":
+        return "32-true" if precision == "32" else precision
+    on_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "bf16-mixed" if on_gpu and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def lightning_devices(text: str) -> int | str | list[int]:
+    """'4' -> 4, '0,2' -> [0, 2], 'auto' -> 'auto' (Lightning's devices argument)."""
+    if text.isdigit():
+        return int(text)
+    if "," in text:
+        return [int(part) for part in text.split(",") if part]
+    return text
+
+
+def resolve_train_config(files: list[str], overrides: dict[str, Any]) -> TrainConfig:
+    """Defaults < the resumed run's saved config < `files` < `overrides` (the flags).
+
+    `--resume --name X` alone continues with the run's saved config.
+    """
+    files = list(files)
+    if overrides.get("resume"):
+        runs_dir = Path(overrides.get("runs_dir", "runs"))
+        name = overrides.get("name") or (Path(overrides["style"]).stem
+                                         if overrides.get("style") else None)
+        if name is None:
+            raise FastNSTError("--resume needs --name (or --style) to find the run")
+        saved = runs_dir / name / "config.yaml"
+        if saved.is_file():
+            files.insert(0, str(saved))
+    return load_config(TrainConfig, files, overrides)
+
+
+def _check_outputs(config: TrainConfig, run_dir: Path, output: Path) -> None:
+    """Every place training writes, checked before the first step."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if config.resume and not last.is_file():
+        raise FastNSTError(f"--resume: no checkpoint at {last}")
+    if not config.resume and last.is_file():
+        raise FastNSTError(f"run {run_dir} already has checkpoints: pass --resume to continue "
+                           "it or --name to start a new run")
+    if output.suffix != ".ckpt":
+        raise FastNSTError(f"--output must end in .ckpt: {output}")
+    # The default checkpoints/ folder is made only when the model is saved.
+    default_missing = config.output is None and not output.parent.is_dir()
+    check_writable_dir(Path(".") if default_missing else output.parent)
+    runs_dir = Path(config.runs_dir)
+    existing = runs_dir if runs_dir.is_dir() else parent_dir(runs_dir)
+    if not existing.is_dir():
+        raise FastNSTError(f"--runs-dir {runs_dir}: its parent folder does not exist")
+    check_writable_dir(run_dir if run_dir.is_dir() else existing)
+
+
+def train(config: TrainConfig) -> Path:
+    """Run training as configured; returns the slim checkpoint path."""
+    quiet_lightning()
+    run_dir = Path(config.runs_dir) / config.run_name
+    last = run_dir / "checkpoints" / "last.ckpt"
+    output = Path(config.output or Path("checkpoints") / f"{config.run_name}.ckpt")
+    _check_outputs(config, run_dir, output)
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    datamodule = PhotoDataModule(config.data, config.image_size, config.batch_size,
+                                 config.num_workers, config.max_pixels, config.seed)
+    samples = load_samples([config.val_data or CONTENT_DIR], config.image_size,
+                           config.val_images, config.max_pixels)
+    style_name, style_sha256 = Path(config.style).stem, file_sha256(config.style)
+    module = StyleTransferModule(config, {"config": config_to_dict(config),
+                                          "style_name": style_name,
+                                          "style_sha256": style_sha256})
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+
+    trainer = L.Trainer(
+        default_root_dir=str(run_dir),
+        max_steps=config.max_steps,
+        max_epochs=config.max_epochs if config.max_epochs is not None else -1,
+        precision=lightning_precision(config.precision, config.accelerator),  # type: ignore[arg-type]
+        accelerator=config.accelerator,
+        devices=lightning_devices(config.devices),
+        strategy=config.strategy,
+        num_nodes=config.num_nodes,
+        logger=TensorBoardLogger(save_dir=config.runs_dir, name=config.run_name, version="",
+                                 default_hp_metric=False),
+        callbacks=[
+            ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
+                            every_n_train_steps=config.checkpoint_every),
+            Throughput(config.log_every),
+            SampleImages(samples, config.image_every),
+        ],
+        plugins=[AtomicCheckpointIO()],
+        log_every_n_steps=config.log_every,
+        enable_model_summary=False,
+        benchmark=True,  # fixed crop size: let cuDNN pick the fastest conv algorithms
+    )
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if config.resume else None)
+    trainer.save_checkpoint(last, weights_only=False)  # full state, for --resume
+    if trainer.is_global_zero:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        save_model(module.transformer, output, half=config.half, meta={
+            "style": style_name,
+            "style_sha256": style_sha256,
+            "steps": trainer.global_step,
+            "images_seen": module.images_seen,
+            "train_seconds": round(time.perf_counter() - started, 1),
+            "skipped_images": module.skipped_images,
+            "config": config_to_dict(config),
+        })
+        print(f"model: {output}\nTensorBoard: tensorboard --logdir {config.runs_dir}  "
+              f"(run folder {run_dir})")
+        if module.skipped_images:
+            print(f"skipped {module.skipped_images} unreadable training images")
+    return output
