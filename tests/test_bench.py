@@ -84,9 +84,23 @@ def test_tiny_cpu_bench_writes_both_variants(tmp_path, capsys):
 def test_bad_options_are_one_line_errors(tmp_path, capsys):
     assert bench_main(["--tasks", "video", "-o", str(tmp_path / "b.json")]) == 2
     assert "--tasks" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        bench_main(["--sizes", "big"])
+    assert bench_main(["--sizes", "big", "-o", str(tmp_path / "b.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--sizes" in err[0]
     assert not (tmp_path / "b.json").exists()
+
+
+@pytest.mark.parametrize("case", ["readonly", "missing", "suffix"])
+def test_output_is_checked_before_measuring(case, tmp_path, readonly_dir, capsys):
+    """A bad -o fails at once, before minutes of measurement, with one line and no table."""
+    output = {"readonly": readonly_dir / "b.json", "missing": tmp_path / "nope" / "b.json",
+              "suffix": tmp_path / "b.txt"}[case]
+    assert bench_main(["--tasks", "inference", "--sizes", "64x64", "-o", str(output)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no header, no rows: nothing was measured
+    assert len(captured.err.strip().splitlines()) == 1
+    assert str(output.parent) in captured.err or output.name in captured.err
+    assert not output.exists()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -50,3 +50,53 @@ def test_shipped_configs_load():
 
     for path in [DEBUG_CONFIG, *sorted((ROOT / "fastnst" / "configs").rglob("*.yaml"))]:
         load_config(TrainConfig, [str(path)], REQUIRED)
+
+
+def test_default_yaml_equals_the_code_defaults():
+    """configs/default.yaml is the full recipe: every TrainConfig field but the run's identity,
+    with exactly the values the code resolves to (no key missing, none extra)."""
+    import yaml
+
+    from fastnst.core.assets import CONFIGS_DIR
+    from fastnst.core.config import config_to_dict
+
+    recipe = yaml.safe_load((CONFIGS_DIR / "default.yaml").read_text())
+    resolved = config_to_dict(load_config(TrainConfig, (), REQUIRED))
+    identity = {"style", "data", "val_data", "name", "runs_dir", "output", "half", "resume"}
+    expected = {key: value for key, value in resolved.items() if key not in identity}
+    assert recipe == expected
+
+
+def test_zero_and_none_words_mean_none():
+    config = load_config(StylizeConfig, (), {"model": "m", "inputs": ("a",), "tile": "0",
+                                             "max_size": "none"})
+    assert config.tile is None and config.max_size is None
+    slow = load_config(TrainConfig, (), {**REQUIRED, "style_size": "0", "max_epochs": "null"})
+    assert slow.style_size is None and slow.max_epochs is None
+    # zero means "none" only where documented: warm-up 0 stays 0
+    assert load_config(TrainConfig, (), {**REQUIRED, "warmup_steps": "0"}).warmup_steps == 0
+
+
+def test_bad_values_name_the_flag_and_the_source(tmp_path):
+    with pytest.raises(FastNSTError, match=r"bad value 'fast' for --lr in command line"):
+        load_config(TrainConfig, (), {**REQUIRED, "lr": "fast"})
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("batch_size: 2.5\n")
+    with pytest.raises(FastNSTError, match=r"--batch-size in .*c.yaml"):
+        load_config(TrainConfig, [str(config_file)], REQUIRED)
+
+
+def test_loss_network_defaults_follow_the_network():
+    vgg = load_config(TrainConfig, (), REQUIRED)
+    assert vgg.content_layers == ("relu2_2",) and vgg.vgg_weights == "caffe"
+    squeeze = load_config(TrainConfig, (), {**REQUIRED, "loss_net": "squeezenet"})
+    assert squeeze.content_layers == ("fire2",)
+    assert squeeze.style_layers == ("relu1", "fire3", "fire4", "fire5")
+    assert squeeze.vgg_weights == "torchvision"
+    with pytest.raises(FastNSTError, match="--loss-net must be one of vgg19, vgg16, squeezenet"):
+        load_config(TrainConfig, (), {**REQUIRED, "loss_net": "resnet"})
+
+
+def test_bundled_config_by_name():
+    config = load_config(TrainConfig, ["debug"], REQUIRED)
+    assert config.image_size == 64 and config.max_steps == 4

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fastnst.core.assets import PHOTOS_DIR, STYLES_DIR
 from fastnst.core.config import option
 from fastnst.core.errors import FastNSTError
-from fastnst.inference.config import DEVICE_HELP
+from fastnst.core.options import device_option
 
 TASKS = ("inference", "train")
 
@@ -23,7 +23,7 @@ class BenchOptions:
     """What `fastnst-bench` measures."""
 
     output: str = option("bench.json", "the report", flags=("-o", "--output"), metavar="JSON")
-    device: str = option("auto", DEVICE_HELP)
+    device: str = device_option()
     tasks: tuple[str, ...] = option(TASKS, "what to measure", metavar="T1,T2")
     sizes: tuple[tuple[int, int], ...] | None = option(
         None, "inference sizes (default 512x512,1920x1080,3840x2160 on CUDA; 512x512,"

@@ -53,25 +53,25 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> dict
     iters = options.iters or (20 if device.type == "cuda" else 3)
     warmup = options.warmup if options.warmup is not None else (5 if device.type == "cuda"
                                                                 else 1)
-    device_name = device_name(device)
+    name = device_name(device)
     peak = device_peak(device)
     peaks = ", ".join(f"{key.removesuffix('_tflops')} {value:g}" for key, value in peak.items()
                       if key != "source")
-    log(f"fastnst-bench on {device_name}, torch {torch.__version__}; peak TFLOP/s assumed: "
+    log(f"fastnst-bench on {name}, torch {torch.__version__}; peak TFLOP/s assumed: "
         f"{peaks or 'unknown'} ({peak['source']})")
     log(line(TABLE_COLUMNS))
     results: list[Measurement] = []
     if "inference" in options.tasks:
-        results += bench_inference(options, device, device_name, peak, iters, warmup, log)
+        results += bench_inference(options, device, name, peak, iters, warmup, log)
     if "train" in options.tasks:
         with tempfile.TemporaryDirectory(prefix="fastnst-bench-") as workdir:
-            results += bench_train(options, device, device_name, peak, iters, warmup,
+            results += bench_train(options, device, name, peak, iters, warmup,
                                     Path(workdir), log)
     report = {
         "fastnst_version": __version__,
         "command": options.command,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "device": device_name,
+        "device": name,
         "device_type": device.type,
         "torch": torch.__version__,
         "cuda": torch.version.cuda if device.type == "cuda" else None,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastnst.cli.common import Command, run
+from fastnst.core.files import check_writable_dir, parent_dir
 from fastnst.training.config import PrepareDataConfig
 
 PROG = "fastnst-prepare-data"
@@ -23,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from fastnst.training.cache import prepare_cache
 
         config: PrepareDataConfig = COMMAND.config(files, flags)
+        check_writable_dir(parent_dir(Path(config.output)))
         started = time.perf_counter()
         index = prepare_cache(config.sources, config.output, config.image_size,
                               config.max_pixels, workers=config.workers)

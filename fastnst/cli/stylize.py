@@ -51,11 +51,15 @@ def plan_outputs(inputs: Sequence[str], output: str | None) -> list[tuple[Path, 
     if out is not None and single_file and _looks_like_file(out):
         source = Path(inputs[0])
         if is_video(source):
-            return [(source, check_output_file(out, tuple(VIDEO_OUTPUT_FORMATS)))]
+            if out.suffix.lower() in IMAGE_SUFFIXES:
+                raise FastNSTError(f"-o {out}: a video input needs a video output "
+                                   f"({', '.join(VIDEO_OUTPUT_FORMATS)})")
+            return [(source, check_output_file(out, tuple(VIDEO_OUTPUT_FORMATS),
+                                               what="video output"))]
         if is_video(out):
             raise FastNSTError(f"-o {out}: an image input needs an image output "
                                f"({', '.join(SAVE_SUFFIXES)})")
-        return [(source, check_output_file(out, SAVE_SUFFIXES))]
+        return [(source, check_output_file(out, SAVE_SUFFIXES, what="image output"))]
     pairs: list[tuple[Path, Path]] = []
     for raw in inputs:
         root = Path(raw)

@@ -11,3 +11,14 @@ PHOTOS_DIR = ASSETS / "photos"  # 8 COCO photos: a miniature training set
 STYLES_DIR = ASSETS / "styles"  # style images
 CONFIGS_DIR = PACKAGE_DIR / "configs"  # default.yaml, debug.yaml, fast.yaml, styles/
 SHIPPED_MODELS_DIR = PACKAGE_DIR / "checkpoints"  # shipped styles + manifest.json
+
+_STYLE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def bundled_style(name: str) -> Path | None:
+    """The bundled style image called `name` (e.g. 'starry_night'), or None."""
+    for suffix in _STYLE_SUFFIXES:
+        candidate = STYLES_DIR / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None

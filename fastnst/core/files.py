@@ -51,7 +51,8 @@ def parent_dir(path: Path) -> Path:
     return path.parent if str(path.parent) else Path(".")
 
 
-def check_output_file(path: str | Path, suffixes: tuple[str, ...], flag: str = "-o") -> Path:
+def check_output_file(path: str | Path, suffixes: tuple[str, ...], flag: str = "-o",
+                      what: str = "output") -> Path:
     """Check, before any work, that `path` has one of `suffixes` and its folder is writable.
 
     Raises FastNSTError naming the flag and the accepted suffixes (e.g. for `-o out.gif`).
@@ -59,6 +60,6 @@ def check_output_file(path: str | Path, suffixes: tuple[str, ...], flag: str = "
     """
     path = Path(path)
     if path.suffix.lower() not in suffixes:
-        raise FastNSTError(f"{flag} {path}: must end in {', '.join(suffixes)}")
+        raise FastNSTError(f"{flag} {path}: {what} must end in {', '.join(suffixes)}")
     check_writable_dir(parent_dir(path))
     return path

@@ -77,7 +77,11 @@ def build_parser(cls: type[Any], prog: str, description: str,
                                  "name (debug, fast); flags override them")
     hints = typing.get_type_hints(cls)
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for field in cli_fields(cls):
+    fields = cli_fields(cls)
+    # The command's own flags first, then the groups in the order they first appear.
+    ordered = ([f for f in fields if not f.metadata.get("group")]
+               + [f for f in fields if f.metadata.get("group")])
+    for field in ordered:
         meta = field.metadata
         target: Any = parser
         if meta.get("group"):

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from fastnst.core.config import option
 from fastnst.core.errors import FastNSTError
-from fastnst.inference.config import DEVICE_HELP
-from fastnst.losses.config import DEFAULT_MAX_PIXELS
+from fastnst.core.options import device_option, max_pixels_option
 
 _MODEL = "checkpoint or model name"
 
@@ -26,13 +25,13 @@ class EvalConfig:
                                  "off)", metavar="N")
     output: str | None = option(None, "write the metrics here (.json)", flags=("-o", "--output"),
                                 metavar="JSON")
-    device: str = option("auto", DEVICE_HELP)
+    device: str = device_option()
     max_size: int | None = option(512, "downscale photos to this long side first (0 keeps "
                                   "their size)", metavar="PX", zero_is_none=True)
     batch_size: int = option(8, "same-sized images per pass; the baseline optimizes each "
                              "batch jointly, needing roughly 0.5 GB per 481x321 photo",
                              metavar="B")
-    max_pixels: int = option(DEFAULT_MAX_PIXELS, "refuse images with more pixels", metavar="N")
+    max_pixels: int = max_pixels_option()
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -60,8 +59,8 @@ class SheetConfig:
     output: str = option("", ".png or .jpg (required)", flags=("-o", "--output"), metavar="OUT")
     size: int = option(256, "cell side; photos are centre-cropped to it and stylized at it",
                        metavar="PX")
-    device: str = option("auto", DEVICE_HELP)
-    max_pixels: int = option(DEFAULT_MAX_PIXELS, "refuse images with more pixels", metavar="N")
+    device: str = device_option()
+    max_pixels: int = max_pixels_option()
 
     def __post_init__(self) -> None:
         if not self.models:

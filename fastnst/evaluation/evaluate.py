@@ -118,7 +118,7 @@ def _score_baseline(loss_config: LossConfig, style_path: Path, iterations: int,
     is reused when the loss asks for the same network, weights and pooling.
     """
     device = metric.device
-    same_network = ((loss_config.loss_net, loss_config.weights_source, loss_config.pooling)
+    same_network = ((loss_config.loss_net, loss_config.vgg_weights, loss_config.pooling)
                     == (METRIC_LOSS_NET, METRIC_VGG_WEIGHTS, METRIC_POOLING))
     loss_fn = build_perceptual_loss(loss_config, style_path, device,
                                     metric.vgg if same_network else None)

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from fastnst.core.assets import bundled_style
 from fastnst.core.images import open_image, to_pil, to_tensor
 from fastnst.evaluation.config import SheetConfig
 from fastnst.inference.stylizer import Stylizer
@@ -59,9 +60,9 @@ def grid(rows: Sequence[Sequence[Image.Image | None]], size: int) -> Image.Image
 
 
 def style_header(meta: dict[str, Any], name: str, size: int, max_pixels: int) -> Image.Image:
-    """The header cell of a model: its style image (fastnst.models.checkpoint.recorded_style),
-    or the name as text when that is not found."""
-    path = recorded_style(meta)
+    """The header cell of a model: its style image (the one it was trained on, else a bundled
+    style of the same name), or the name as text when neither is found."""
+    path = recorded_style(meta) or bundled_style(name)
     return square(open_image(path, max_pixels), size) if path else text_cell(name, size)
 
 

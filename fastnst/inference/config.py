@@ -6,15 +6,11 @@ from dataclasses import dataclass
 
 from fastnst.core.config import check_choices, option
 from fastnst.core.errors import FastNSTError
-from fastnst.losses.config import DEFAULT_MAX_PIXELS
+from fastnst.core.options import MODEL_HELP, device_option, max_pixels_option
 
 # Tiled stylizing takes instance-norm statistics from the whole image scaled to at most this
 # many pixels: 4 MP keeps that pass near 2.5 GB on the CPU (fp32, width 1; our measurement).
 DEFAULT_STATS_MAX_PIXELS = 4_000_000
-MODEL_HELP = ("a slim or Lightning checkpoint, a .onnx file from fastnst-export, or a model "
-              "name such as starry_night (NAME.ckpt in $FASTNST_CHECKPOINTS, ./checkpoints, "
-              "then the shipped models)")
-DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
 _SPEED = "speed and memory"
 
 
@@ -23,19 +19,20 @@ class StylizeConfig:
     """Everything `fastnst-stylize` needs."""
 
     inputs: tuple[str, ...] = option(
-        (), "image files, folders (searched recursively) and/or video files",
+        (), "image files, folders (searched recursively for .jpg .jpeg .png .bmp .webp .tif "
+        ".tiff) and/or video files (.mp4 .mov .mkv .avi .webm .m4v)",
         flags=("inputs",), metavar="IN", nargs="+")
     model: str = option("", f"{MODEL_HELP} (required)", metavar="CKPT|NAME")
     output: str | None = option(
         None, "output file (one input) or folder; default: IN.stylized.EXT beside each input "
         "(videos: .mp4, .m4v, .mov or .mkv)", flags=("-o", "--output"), metavar="OUT")
-    device: str = option("auto", DEVICE_HELP)
+    device: str = device_option()
     precision: str = option("32", "bf16 (CPU or GPU) and 16 (GPU) autocast the net",
                             choices=("32", "16", "bf16"))
     max_size: int | None = option(None, "downscale so the long side is at most PX first "
                                   "(0: keep each input's size)", metavar="PX",
                                   zero_is_none=True)
-    max_pixels: int = option(DEFAULT_MAX_PIXELS, "refuse images with more pixels", metavar="N")
+    max_pixels: int = max_pixels_option()
     quality: int = option(95, "JPEG quality", metavar="Q")
     backend: str = option("auto", "torch, or onnx (onnxruntime on the CPU, fp32; a .onnx "
                           "file or a checkpoint exported in memory); auto: onnx for a .onnx "

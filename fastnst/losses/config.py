@@ -9,10 +9,8 @@ from dataclasses import dataclass
 
 from fastnst.core.config import check_choices, option
 from fastnst.core.errors import FastNSTError
+from fastnst.core.options import max_pixels_option
 
-# PIL refuses images above ~179 MP as decompression bombs; 150 MP still admits a 12000x8000
-# photo (96 MP) while refusing the 40k x 40k bombs that would exhaust memory.
-DEFAULT_MAX_PIXELS = 150_000_000
 LOSS_NETS = ("vgg19", "vgg16", "squeezenet")
 GROUP = "perceptual loss"
 
@@ -33,8 +31,8 @@ DEFAULT_STYLE_LAYERS = DEFAULT_LAYERS["vgg19"][1]
 class LossConfig:
     """Perceptual loss settings; configs/default.yaml says where each value comes from.
 
-    content_layers / style_layers left as None take the loss network's defaults
-    (DEFAULT_LAYERS) when the config is built, so a resolved config always names them.
+    vgg_weights 'auto' and content_layers / style_layers left as None take the loss network's
+    defaults (DEFAULT_LAYERS) when the config is built, so a resolved config always names them.
     """
 
     loss_net: str = option("vgg19", "loss network", choices=LOSS_NETS, group=GROUP)
@@ -60,11 +58,13 @@ class LossConfig:
     tv_weight: float = option(10.0, "total-variation weight", metavar="W", group=GROUP)
     style_size: int | None = option(512, "resize the style image's long side to PX (0 keeps "
                                     "its size)", metavar="PX", zero_is_none=True, group=GROUP)
-    max_pixels: int = option(DEFAULT_MAX_PIXELS, "refuse images with more pixels",
-                             metavar="N", group=GROUP)
+    max_pixels: int = max_pixels_option(GROUP)
 
     def __post_init__(self) -> None:
         check_choices(self)
+        if self.vgg_weights == "auto":
+            object.__setattr__(self, "vgg_weights",
+                               "caffe" if self.loss_net == "vgg19" else "torchvision")
         content, style = DEFAULT_LAYERS[self.loss_net]
         if self.content_layers is None:
             object.__setattr__(self, "content_layers", content)
@@ -84,10 +84,3 @@ class LossConfig:
             raise FastNSTError("--style-size must be at least 16 px")
         if self.max_pixels < 1:
             raise FastNSTError("--max-pixels must be >= 1")
-
-    @property
-    def weights_source(self) -> str:
-        """vgg_weights with 'auto' resolved: 'caffe' for vgg19, 'torchvision' otherwise."""
-        if self.vgg_weights != "auto":
-            return self.vgg_weights
-        return "caffe" if self.loss_net == "vgg19" else "torchvision"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from fastnst.core.config import check_choices, option
 from fastnst.core.errors import FastNSTError
-from fastnst.inference.config import DEVICE_HELP
+from fastnst.core.options import device_option
 from fastnst.losses.config import LossConfig
 
 
@@ -24,7 +24,7 @@ class SlowConfig(LossConfig):
                        choices=("content", "noise"))
     iterations: int = option(300, "loss evaluations (L-BFGS) or steps (Adam)", metavar="N")
     lr: float = option(1.0, "step size (1 suits L-BFGS; about 0.02 for Adam)")
-    device: str = option("auto", DEVICE_HELP)
+    device: str = device_option()
     seed: int = option(0, "random seed (noise init)", metavar="N")
 
     def __post_init__(self) -> None:

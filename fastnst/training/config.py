@@ -12,7 +12,8 @@ from pathlib import Path
 
 from fastnst.core.config import check_choices, option
 from fastnst.core.errors import FastNSTError
-from fastnst.losses.config import DEFAULT_MAX_PIXELS, LossConfig
+from fastnst.core.options import DEFAULT_MAX_PIXELS
+from fastnst.losses.config import LossConfig
 
 PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed")
 _OPT, _HW, _LOG = "optimization", "hardware", "logging"
@@ -100,8 +101,8 @@ class PrepareDataConfig:
                          flags=("-o", "--output"), metavar="CACHE")
     image_size: int = option(256, "the training crop it is for; photos are stored at an "
                              "eighth more, centre square", metavar="PX")
-    workers: int = option(os.cpu_count() or 1, "decoding processes (default: one per CPU; 0: none)", metavar="N",
-                          show_default=False)
+    workers: int = option(os.cpu_count() or 1, "decoding processes (default: one per CPU; "
+                          "0: none)", metavar="N", show_default=False)
     max_pixels: int = option(DEFAULT_MAX_PIXELS, "skip images with more pixels", metavar="N")
 
     def __post_init__(self) -> None:

@@ -1,0 +1,26 @@
+"""Options several commands share, declared once (see fastnst.core.config.option)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastnst.core.config import option
+
+# PIL refuses images above ~179 MP as decompression bombs; 150 MP still admits a 12000x8000
+# photo (96 MP) while refusing the 40k x 40k bombs that would exhaust memory.
+DEFAULT_MAX_PIXELS = 150_000_000
+MODEL_HELP = ("a slim checkpoint from fastnst-train, a Lightning checkpoint "
+              "(runs/NAME/checkpoints/last.ckpt), a .onnx file from fastnst-export, or a model "
+              "name such as starry_night (NAME.ckpt in $FASTNST_CHECKPOINTS, ./checkpoints, "
+              "then the shipped models)")
+
+
+def max_pixels_option(group: str | None = None) -> Any:
+    """--max-pixels N: the decompression-bomb guard of every command that reads images."""
+    return option(DEFAULT_MAX_PIXELS, "refuse images with more pixels", metavar="N",
+                  group=group)
+
+
+def device_option() -> Any:
+    """--device: where torch runs."""
+    return option("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
