@@ -7,27 +7,23 @@ import sys
 from collections.abc import Sequence
 
 from fastnst.bench.options import BenchOptions
-from fastnst.cli.common import Command, run
+from fastnst.cli.common import Command
 
-PROG = "fastnst-bench"
-COMMAND = Command(PROG, BenchOptions, "Measure the baseline (fp32, eager, NCHW, batch 1 / batch "
-                  "4 with PIL decoding) and the optimized inference and training paths on this "
-                  "machine; print a table and write bench.json.")
+COMMAND = Command("fastnst-bench", BenchOptions, "Measure the baseline (fp32, eager, NCHW, batch "
+                  "1 / batch 4 with PIL decoding) and the optimized inference and training paths "
+                  "on this machine; print a table and write bench.json.")
+
+
+def bench(options: BenchOptions) -> int:
+    from fastnst.bench.report import run_bench
+
+    run_bench(options)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    files, flags = COMMAND.flags(argv)
-
-    def body() -> int:
-        from fastnst.bench.report import run_bench
-
-        words = sys.argv[1:] if argv is None else list(argv)
-        options: BenchOptions = COMMAND.config(
-            files, {**flags, "command": shlex.join([PROG, *words])})
-        run_bench(options)
-        return 0
-
-    return run(PROG, body)
+    words = sys.argv[1:] if argv is None else list(argv)
+    return COMMAND.main(argv, bench, extra={"command": shlex.join([COMMAND.prog, *words])})
 
 
 if __name__ == "__main__":

@@ -50,3 +50,10 @@ class Command:
     def config(self, files: list[str], overrides: dict[str, Any]) -> Any:
         """The resolved config: defaults < files < overrides."""
         return load_config(self.config_class, files, overrides)
+
+    def main(self, argv: Sequence[str] | None, body: Callable[[Any], int],
+             extra: dict[str, Any] | None = None) -> int:
+        """Parse argv, resolve the config (with `extra` settings the code adds) and return
+        body(config), mistakes in any step as one stderr line and exit code 2."""
+        files, flags = self.flags(argv)
+        return run(self.prog, lambda: body(self.config(files, {**flags, **(extra or {})})))

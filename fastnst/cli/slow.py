@@ -6,32 +6,29 @@ import sys
 import time
 from collections.abc import Sequence
 
-from fastnst.cli.common import Command, run
+from fastnst.cli.common import Command
 from fastnst.core.files import check_output_file
 from fastnst.core.images import SAVE_SUFFIXES, save_image, to_pil
 from fastnst.optim.config import SlowConfig
 
-PROG = "fastnst-slow"
-COMMAND = Command(PROG, SlowConfig, "Gatys et al. style transfer: optimize the pixels of one "
-                  "image (the quality baseline).", config_files=True)
+COMMAND = Command("fastnst-slow", SlowConfig, "Gatys et al. style transfer: optimize the pixels "
+                  "of one image (the quality baseline).", config_files=True)
+
+
+def slow(config: SlowConfig) -> int:
+    from fastnst.optim.gatys import run_slow
+
+    output = check_output_file(config.output, SAVE_SUFFIXES)
+    started = time.perf_counter()
+    image, terms = run_slow(config)
+    save_image(to_pil(image), output)
+    losses = ", ".join(f"{name} {value:.4g}" for name, value in terms.floats().items())
+    print(f"{output}  ({time.perf_counter() - started:.1f} s; final loss: {losses})")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    files, flags = COMMAND.flags(argv)
-
-    def body() -> int:
-        from fastnst.optim.gatys import run_slow
-
-        config: SlowConfig = COMMAND.config(files, flags)
-        output = check_output_file(config.output, SAVE_SUFFIXES)
-        started = time.perf_counter()
-        image, terms = run_slow(config)
-        save_image(to_pil(image), output)
-        losses = ", ".join(f"{name} {value:.4g}" for name, value in terms.floats().items())
-        print(f"{output}  ({time.perf_counter() - started:.1f} s; final loss: {losses})")
-        return 0
-
-    return run(PROG, body)
+    return COMMAND.main(argv, slow)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastnst.cli.common import Command, report_error, run
+from fastnst.cli.common import Command, report_error
 from fastnst.core.errors import FastNSTError
 from fastnst.core.files import check_output_file, check_writable_dir
 from fastnst.core.images import (
@@ -123,8 +123,7 @@ def stylize(config: StylizeConfig) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    files, flags = COMMAND.flags(argv)
-    return run(PROG, lambda: stylize(COMMAND.config(files, flags)))
+    return COMMAND.main(argv, stylize)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from fastnst.cli.common import Command, run
 from fastnst.training.config import TrainConfig
 
-PROG = "fastnst-train"
-COMMAND = Command(PROG, TrainConfig, "Train a fast style-transfer network for one style image.",
-                  config_files=True)
+COMMAND = Command("fastnst-train", TrainConfig, "Train a fast style-transfer network for one "
+                  "style image.", config_files=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Not COMMAND.main: `--resume` reads the run's saved config before the files and flags.
     files, flags = COMMAND.flags(argv)
 
     def body() -> int:
@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         train(resolve_train_config(files, flags))
         return 0
 
-    return run(PROG, body)
+    return run(COMMAND.prog, body)
 
 
 if __name__ == "__main__":
