@@ -1,26 +1,102 @@
+"""The slim checkpoint format (versions 1 and 2), the architecture registry, wrapper prefixes
+and bare model names."""
+
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from fastnst.cli.stylize import main as stylize_main
+from fastnst.core.assets import SHIPPED_MODELS_DIR
 from fastnst.core.errors import FastNSTError
-from fastnst.models.checkpoint import CHECKPOINTS_ENV, FORMAT, load_model, resolve_model, save_model
+from fastnst.models import registry
+from fastnst.models.checkpoint import (
+    CHECKPOINTS_ENV,
+    FORMAT,
+    FORMAT_VERSION,
+    clean_state_dict,
+    load_model,
+    resolve_model,
+    save_model,
+)
 from fastnst.models.johnson import TransformerNet
 from tests.conftest import CONTENT
 
 
+def seeded_input(height: int = 20, width: int = 24) -> torch.Tensor:
+    """A (1, 3, height, width) float image in [0, 1], the same on every call."""
+    return torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))
+
+
 def test_round_trip_keeps_weights_and_arch(tmp_path):
+    torch.manual_seed(0)
     net = TransformerNet(width=0.5)
     path = save_model(net, tmp_path / "m.ckpt", meta={"style": "mosaic"})
     payload = torch.load(path, weights_only=True)
-    assert payload["format"] == FORMAT and payload["arch"] == {"width": 0.5, "num_residual": 5}
+    assert payload["format"] == FORMAT and payload["format_version"] == FORMAT_VERSION == 2
+    assert payload["arch"] == {"name": "johnson", "width": 0.5, "num_residual": 5}
     loaded, meta = load_model(path)
     assert meta["style"] == "mosaic"
-    x = torch.rand(1, 3, 20, 24)
+    x = seeded_input()
     with torch.no_grad():
         assert torch.equal(loaded(x), net.eval()(x))
+
+
+def test_version_1_checkpoint_without_an_architecture_name_loads_as_johnson(tmp_path):
+    # fastnst 0.1 wrote format_version 1 and an arch dict without "name".
+    torch.manual_seed(0)
+    net = TransformerNet(width=0.25, num_residual=2).eval()
+    payload = {"format": FORMAT, "format_version": 1,
+               "arch": {"width": 0.25, "num_residual": 2},
+               "state_dict": net.state_dict(),
+               "meta": {"fastnst_version": "0.1.0", "style": "old"}}
+    torch.save(payload, tmp_path / "v1.ckpt")
+    loaded, meta = load_model(tmp_path / "v1.ckpt")
+    assert isinstance(loaded, TransformerNet) and meta["style"] == "old"
+    assert loaded.arch == {"name": "johnson", "width": 0.25, "num_residual": 2}
+    x = seeded_input()
+    with torch.no_grad():
+        assert torch.equal(loaded(x), net(x))
+
+
+def test_shipped_checkpoint_is_version_1_and_loads():
+    path = SHIPPED_MODELS_DIR / "starry_night.ckpt"
+    payload = torch.load(path, weights_only=True)
+    assert payload["format_version"] == 1 and "name" not in payload["arch"]
+    net, meta = load_model(path)
+    assert isinstance(net, TransformerNet) and net.arch["name"] == "johnson"
+    assert meta["style"] == "starry_night"
+    # float16 weights on disk, float32 after loading, equal up to the float16 rounding
+    for key, value in net.state_dict().items():
+        assert value.dtype == torch.float32
+        assert torch.equal(value, payload["state_dict"][key].float())
+
+
+def test_unknown_architecture_is_one_line_exit_2_and_no_output(tmp_path, capsys):
+    path = save_model(TransformerNet(width=0.25), tmp_path / "future.ckpt")
+    payload = torch.load(path, weights_only=True)
+    payload["arch"]["name"] = "pix2pix_unet"
+    torch.save(payload, path)
+    with pytest.raises(FastNSTError, match="unknown architecture 'pix2pix_unet'"):
+        load_model(path)
+    out = tmp_path / "out.png"
+    assert stylize_main([str(CONTENT), "--model", str(path), "-o", str(out), "--max-size", "32",
+                         "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("fastnst-stylize: error:")
+    assert str(path) in err and "'pix2pix_unet'" in err and "johnson" in err
+    assert not out.exists()
+
+
+def test_architecture_registry_builds_by_name():
+    assert "johnson" in registry.architecture_names()
+    net = registry.build_net({"name": "johnson", "width": 0.25, "num_residual": 1})
+    assert isinstance(net, TransformerNet) and len(net.residuals) == 1
+    assert isinstance(registry.build_net({"width": 0.25}), TransformerNet)  # no name: 0.1 file
+    with pytest.raises(FastNSTError, match="does not take"):
+        registry.build_net({"name": "johnson", "depth": 3})
 
 
 def test_half_checkpoint_is_half_the_size_and_loads_as_float32(tmp_path):
@@ -35,14 +111,86 @@ def test_half_checkpoint_is_half_the_size_and_loads_as_float32(tmp_path):
         torch.testing.assert_close(value, net.state_dict()[key], rtol=1e-3, atol=1e-3)
 
 
-def test_compiled_or_ddp_prefixes_are_stripped(tmp_path):
-    net = TransformerNet(width=0.25)
-    wrapped = {f"_orig_mod.{k}": v for k, v in net.state_dict().items()}
-    payload = {"format": FORMAT, "format_version": 1, "arch": net.arch, "state_dict": wrapped}
-    torch.save(payload, tmp_path / "p.ckpt")
-    save_model(net, tmp_path / "clean.ckpt")
-    assert not any(k.startswith("_orig_mod") for k in
-                   torch.load(tmp_path / "clean.ckpt", weights_only=True)["state_dict"])
+class Inner(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.module = nn.Conv2d(3, 3, 1)  # keys "<parent>.module.weight": not a DDP wrapper
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+
+class NetWithModuleAttribute(nn.Module):
+    """A registered stand-in architecture whose keys contain "module." after the start."""
+
+    def __init__(self, channels: int = 3) -> None:
+        super().__init__()
+        self.channels = channels
+        self.body = Inner()
+        self.head = nn.Conv2d(3, channels, 3, padding=1)
+
+    @property
+    def arch(self) -> dict[str, str | int]:
+        return {"name": "test_module_attribute", "channels": self.channels}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+@pytest.fixture
+def module_attribute_arch(monkeypatch):
+    monkeypatch.setitem(registry._ARCHITECTURES, "test_module_attribute", NetWithModuleAttribute)
+
+
+@pytest.mark.parametrize("wrap", ["compiled", "ddp", "ddp+compiled"])
+def test_wrapper_prefixes_are_stripped_and_outputs_equal(tmp_path, wrap):
+    torch.manual_seed(0)
+    net = TransformerNet(width=0.25).eval()
+    # torch.compile compiles lazily: its state_dict has the "_orig_mod." keys without compiling.
+    compiled_state = torch.compile(net).state_dict()
+    assert sorted(compiled_state) == sorted(f"_orig_mod.{key}" for key in net.state_dict())
+    state = {"compiled": compiled_state,
+             "ddp": {f"module.{key}": value for key, value in net.state_dict().items()},
+             "ddp+compiled": {f"module.{key}": value for key, value in compiled_state.items()},
+             }[wrap]
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": net.arch,
+               "state_dict": state, "meta": {}}
+    torch.save(payload, tmp_path / "wrapped.ckpt")
+    loaded, _ = load_model(tmp_path / "wrapped.ckpt")
+    x = seeded_input()
+    with torch.no_grad():
+        assert torch.equal(loaded(x), net(x))
+    # Saving the compiled net itself writes clean keys.
+    save_model(torch.compile(net), tmp_path / "clean.ckpt")
+    keys = torch.load(tmp_path / "clean.ckpt", weights_only=True)["state_dict"]
+    assert sorted(keys) == sorted(net.state_dict())
+
+
+def test_only_leading_prefixes_are_stripped(tmp_path, module_attribute_arch):
+    value = torch.zeros(1)
+    cleaned = clean_state_dict({"_orig_mod.module.body.module.weight": value,
+                                "encoder._orig_mod.x": value,
+                                "transformer.module.head.module.bias": value,
+                                "other.weight": value}, prefix="transformer.")
+    assert sorted(cleaned) == ["head.module.bias"]
+    assert sorted(clean_state_dict({"_orig_mod.module.body.module.weight": value,
+                                    "encoder._orig_mod.x": value})) == [
+        "body.module.weight", "encoder._orig_mod.x"]
+
+    torch.manual_seed(0)
+    net = NetWithModuleAttribute().eval()
+    assert "body.module.weight" in net.state_dict()
+    path = save_model(net, tmp_path / "inner.ckpt")
+    assert sorted(torch.load(path, weights_only=True)["state_dict"]) == sorted(net.state_dict())
+    wrapped = {f"module._orig_mod.{key}": value for key, value in net.state_dict().items()}
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "arch": net.arch,
+                "state_dict": wrapped}, tmp_path / "wrapped.ckpt")
+    x = seeded_input(9, 11)
+    for model in (path, tmp_path / "wrapped.ckpt"):
+        loaded, _ = load_model(model)
+        assert isinstance(loaded, NetWithModuleAttribute)
+        with torch.no_grad():
+            assert torch.equal(loaded(x), net(x))
 
 
 def test_wrong_architecture_is_reported(tmp_path):
@@ -51,7 +199,7 @@ def test_wrong_architecture_is_reported(tmp_path):
     payload = torch.load(path, weights_only=True)
     payload["arch"]["width"] = 1.0
     torch.save(payload, path)
-    with pytest.raises(FastNSTError, match="do not fit the transform net"):
+    with pytest.raises(FastNSTError, match="weights do not fit the johnson net"):
         load_model(path)
 
 

@@ -1,7 +1,8 @@
 """ONNX and TorchScript export, and the onnxruntime backend.
 
 Tolerance: onnxruntime output vs the torch net, max abs diff < 1e-4 on float RGB in [0, 1]
-(measured ~2e-6: different conv kernels, same fp32 math).
+(measured ~2e-6: different conv kernels, same fp32 math; up to 5e-5 below 8 px a side, where
+instance norm over 2 x 2 feature maps magnifies the rounding; 0.2-0.4 with the 0.1 edge padding).
 """
 
 from __future__ import annotations
@@ -60,6 +61,24 @@ def test_onnx_matches_torch_at_any_size(half_width_model, shape):
     out = stylizer.stylize_tensor(x)
     assert out.shape == x.shape and out.dtype == torch.float32
     assert (out - expected).abs().max() < 1e-4
+
+
+# Below 8 px a side the torch net pads by reflection where the pad is smaller than the side and
+# by replication otherwise (fastnst.models.johnson.pad_input); the ONNX backend must pad alike.
+TINY_SIZES = [(5, 7), (6, 6), (1, 1), (3, 9), (7, 8), (8, 5), (2, 30)]
+
+
+def test_onnx_matches_torch_below_8_px(half_width_model):
+    net, path = half_width_model
+    stylizer = load_stylizer(path, "onnx")
+    generator = torch.Generator().manual_seed(0)
+    for height, width in TINY_SIZES:
+        x = torch.rand(2, 3, height, width, generator=generator)
+        with torch.no_grad():
+            expected = net(x)
+        out = stylizer.stylize_tensor(x)
+        assert out.shape == x.shape
+        assert (out - expected).abs().max() < 1e-4, (height, width)
 
 
 def test_onnx_file_round_trip_keeps_metadata(half_width_model, tmp_path):

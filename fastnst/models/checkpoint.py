@@ -17,10 +17,9 @@ import torch
 from torch import nn
 
 from fastnst import __version__
-from fastnst.core.assets import SHIPPED_MODELS_DIR, STYLES_DIR
+from fastnst.core.assets import SHIPPED_MODELS_DIR, bundled_style
 from fastnst.core.errors import FastNSTError, first_line
 from fastnst.core.files import atomic_output
-from fastnst.core.images import IMAGE_SUFFIXES
 from fastnst.models.registry import build_net
 
 FORMAT = "fastnst.transformer"
@@ -162,7 +161,8 @@ def _arch_and_state(payload: Any, path: Path) -> tuple[dict[str, Any], dict[str,
         if payload.get("format_version", 0) > FORMAT_VERSION:
             raise FastNSTError(f"{path}: made by a newer fastnst (format version "
                                f"{payload['format_version']}); upgrade fastnst")
-        return payload["arch"], payload["state_dict"], payload.get("meta", {})
+        # save_model writes clean keys; files written by hand from a compiled or DDP net may not.
+        return payload["arch"], clean_state_dict(payload["state_dict"]), payload.get("meta", {})
     if isinstance(payload, dict) and "state_dict" in payload and "hyper_parameters" in payload:
         hparams = payload["hyper_parameters"]
         arch = hparams.get("arch") or {"width": float(hparams.get("width", 1.0)),
@@ -176,15 +176,16 @@ def _arch_and_state(payload: Any, path: Path) -> tuple[dict[str, Any], dict[str,
 
 def recorded_style(meta: dict[str, Any]) -> Path | None:
     """The style image a model was trained on, if found here: the path its training config
-    names, else a bundled style of its recorded name; when a hash is recorded, the file must
-    match it."""
+    names, else (only when a hash is recorded) a bundled style of its recorded name; when a
+    hash is recorded, the file must match it."""
     config = meta.get("config")
     expected = meta.get("style_sha256")
     candidates: list[Path] = []
     if isinstance(config, dict) and config.get("style"):
         candidates.append(Path(str(config["style"])))
-    if meta.get("style"):
-        candidates += [STYLES_DIR / f"{meta['style']}{suffix}" for suffix in IMAGE_SUFFIXES]
+    bundled = bundled_style(str(meta["style"])) if meta.get("style") else None
+    if bundled is not None and expected is not None:
+        candidates.append(bundled)
     for candidate in candidates:
         if candidate.is_file() and (expected is None or file_sha256(candidate) == expected):
             return candidate
