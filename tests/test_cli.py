@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -15,9 +16,11 @@ from PIL import Image
 from fastnst.cli.slow import main as slow_main
 from fastnst.cli.stylize import main as stylize_main
 from fastnst.cli.train import main as train_main
+from fastnst.core.images import open_image
 from fastnst.models.checkpoint import save_model
 from fastnst.models.johnson import TransformerNet
 from tests.conftest import CONTENT, DEBUG_CONFIG, ROOT, STYLE
+from tests.image_cases import READABLE, UNREADABLE
 
 Main = Callable[[Sequence[str] | None], int]
 
@@ -224,3 +227,44 @@ def test_folder_with_one_bad_image_stylizes_the_rest_and_fails(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "broken.png" in err[0]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.jpg"]
+
+
+# ------------------------------------------------------------ every kind of input image file
+
+
+@pytest.mark.parametrize("case", sorted(READABLE))
+def test_stylize_reads_every_kind_of_image(case: str, tmp_path: Path, model: Path) -> None:
+    """CMYK, 16-bit, I;16, palette with transparency, LA, EXIF-rotated and animated inputs
+    stylize at their upright size, exactly like a plain RGB PNG of what they show."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    out.mkdir()
+    source, upright = READABLE[case](folder)
+    decoded = np.asarray(open_image(source, 10**8))
+    assert np.abs(decoded.astype(int) - upright).mean() < 2  # details: tests/test_images.py
+    reference = folder / "reference.png"
+    Image.fromarray(decoded).save(reference)
+    for image in (source, reference):
+        assert stylize_main(["--model", str(model), str(image), "-o",
+                             str(out / f"{image.stem}.png")]) == 0
+    with Image.open(out / f"{source.stem}.png") as styled, \
+            Image.open(out / "reference.png") as expected:
+        assert styled.size == expected.size == (upright.shape[1], upright.shape[0])
+        assert np.array_equal(np.asarray(styled), np.asarray(expected))
+
+
+@pytest.mark.parametrize("case", sorted(UNREADABLE))
+def test_stylize_refuses_unreadable_images(case: str, tmp_path: Path, model: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """0-byte, truncated, 100000x100000-header and text-named-.jpg files: exit 2, one line
+    naming the file, nothing written."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    out.mkdir()
+    source = UNREADABLE[case](folder)
+    detail = {"empty": "cannot read image (empty file, 0 bytes)",
+              "truncated": "cannot read image (image file is truncated",
+              "huge_header": "100000x100000 pixels is over the limit",
+              "text_as_jpg": "cannot read image (not an image file)"}[case]
+    _fails_cleanly(stylize_main, ["--model", str(model), str(source), "-o", str(out / "x.png")],
+                   capsys, f"{source}: {detail}", tmp_path)

@@ -5,66 +5,113 @@ Tensors here are float32 RGB in [0, 1]: (3, H, W) for one image, (N, 3, H, W) fo
 
 from __future__ import annotations
 
-import warnings
+import struct
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, first_line
 from fastnst.core.files import atomic_output
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# .gif: an animated GIF (or WebP) is read as its first frame, see open_image.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 SAVE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# Modes Pillow gives for 16-bit samples; "I" (32-bit integer) is what it gives for 16-bit PGM/PPM
+# (scaled to 0..65535 whatever their maxval) and, in older versions, for 16-bit grey PNGs.
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+# What Pillow's own plugins raise when a file is not of their format (Image.open skips them too).
+_NOT_THIS_FORMAT = (SyntaxError, IndexError, TypeError, struct.error)
+# What reading a damaged or unsupported file raises, beyond FastNSTError.
+_READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error,
+                Image.DecompressionBombError)
 
 
 def open_image(path: str | Path, max_pixels: int) -> Image.Image:
     """Read an image file as an RGB PIL image, upright according to its EXIF orientation.
 
-    Grayscale, palette, RGBA (composited on white) and 16-bit images become 8-bit RGB. Raises
-    FastNSTError for a missing, unreadable, truncated or oversized (> max_pixels) file; the
-    size check reads only the header, so a decompression bomb is refused before decoding.
+    Grayscale, palette, CMYK and 16-bit images become 8-bit RGB; transparency (RGBA, LA,
+    palette or tRNS transparency) is composited on white. An animated GIF, WebP or PNG gives its
+    first frame only (frame 0, the one viewers show before playing): that is what gets
+    stylized, and later frames are never decoded.
+
+    The size check reads only the header, so a file over max_pixels (e.g. a 100000x100000 PNG
+    "decompression bomb") is refused before any pixel is decoded. The limit is max_pixels
+    alone: Pillow's process-wide Image.MAX_IMAGE_PIXELS and the warnings filters are neither
+    consulted for it nor changed, so concurrent callers with different limits do not
+    interfere. Raises FastNSTError, with a one-line message naming the file, for a missing,
+    empty, non-image, truncated or oversized file.
     """
     path = Path(path)
     if not path.is_file():
         raise FastNSTError(f"no such file: {path}")
+    if path.stat().st_size == 0:
+        raise FastNSTError(f"{path}: cannot read image (empty file, 0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            # Our own max_pixels limit replaces PIL's global one, which callers cannot tune.
-            previous_limit = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None
-            try:
-                with Image.open(path) as image:
-                    width, height = image.size
-                    if width * height > max_pixels:
-                        raise FastNSTError(
-                            f"{path}: {width}x{height} = {width * height / 1e6:.0f} MP is over the "
-                            f"limit of {max_pixels / 1e6:.0f} MP (raise it with --max-pixels)"
-                        )
-                    image.load()
-                    return to_rgb(ImageOps.exif_transpose(image))
-            finally:
-                Image.MAX_IMAGE_PIXELS = previous_limit
+        with path.open("rb") as fp:
+            image = _identify(fp, path)
+            width, height = image.size
+            if width * height > max_pixels:
+                raise FastNSTError(
+                    f"{path}: {width}x{height} pixels is over the limit of {max_pixels:,} "
+                    f"pixels (raise it with --max-pixels)")
+            image.seek(0)  # frame 0 of an animation; a no-op for still images
+            image.load()
+            return to_rgb(ImageOps.exif_transpose(image))
     except FastNSTError:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        reason = "not an image file" if "cannot identify" in str(err) else str(err)
-        raise FastNSTError(f"{path}: cannot read image ({reason})") from None
+    except _READ_ERRORS as err:
+        raise FastNSTError(f"{path}: cannot read image ({first_line(err)})") from None
+
+
+def _identify(fp: BinaryIO, path: Path) -> ImageFile.ImageFile:
+    """The image in fp, header read and pixels not yet decoded, as Pillow's Image.open does it.
+
+    Image.open also refuses sizes over twice the process-wide Image.MAX_IMAGE_PIXELS (and
+    warns above it); our caller applies its own per-call limit instead, and changing that
+    global per call would race between the threads of a server. So this asks the registered
+    format plugins directly (Image.OPEN maps each format name in Image.ID, in Pillow's order,
+    to its (factory, accept) pair). Raises FastNSTError when no plugin takes the file.
+    """
+    prefix = fp.read(16)
+    Image.init()  # register every plugin; Image.open does the same for files it cannot place
+    reason = "not an image file"
+    for format_name in Image.ID:
+        factory, accept = Image.OPEN[format_name]
+        verdict = accept(prefix) if accept is not None else True
+        if isinstance(verdict, str):  # the format's signature, but a variant it cannot read
+            reason = verdict
+            continue
+        if not verdict:
+            continue
+        fp.seek(0)
+        try:
+            return factory(fp, str(path))
+        except _NOT_THIS_FORMAT as err:
+            if accept is not None:  # its signature matched, so this is a damaged file
+                # Pillow's plugins raise the other kinds when the header data runs out.
+                detail = first_line(err) if isinstance(err, SyntaxError) else "header ends early"
+                reason = f"{format_name}: {detail}"
+    raise FastNSTError(f"{path}: cannot read image ({reason})")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode -> 8-bit RGB; transparency is composited on white, 16-bit is rescaled."""
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+    """Any PIL mode -> 8-bit RGB.
+
+    Transparency is composited on white; 16-bit samples (modes I;16*, and I read as 16-bit)
+    map 0..65535 to 0..255 by value / 257, rounded; CMYK uses Pillow's conversion (no ICC).
+    """
+    if image.mode in _SIXTEEN_BIT_MODES:
+        array = np.asarray(image, dtype=np.float64)
+        scaled = np.rint(np.clip(array, 0, 65535) / 257.0)  # 65535 / 255 = 257 exactly
+        return Image.fromarray(scaled.astype(np.uint8)).convert("RGB")
+    if image.has_transparency_data:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float32)
-        scale = 255.0 / 65535.0 if array.max() > 255 else 1.0
-        return Image.fromarray(np.clip(array * scale, 0, 255).astype(np.uint8)).convert("RGB")
     return image.convert("RGB")
 
 
