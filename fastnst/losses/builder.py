@@ -45,11 +45,11 @@ def build_perceptual_loss(config: LossConfig, style: str | Path | torch.Tensor,
 
     style: an image path (loaded at config.style_size) or a (1, 3, H, W) tensor in [0, 1].
     network: a loss network to reuse (it must be the one config names); default: built from
-    config.loss_net, config.weights_source and config.pooling. The style's Grams are computed
+    config.loss_net, config.vgg_weights and config.pooling. The style's Grams are computed
     here, once.
     """
     if network is None:
-        network = build_loss_network(config.loss_net, config.weights_source, config.pooling)
+        network = build_loss_network(config.loss_net, config.vgg_weights, config.pooling)
     network = network.to(device)
     image = style if isinstance(style, torch.Tensor) else load_style(config, style)
     return PerceptualLoss(network, build_terms(config, network, image.to(device)))

