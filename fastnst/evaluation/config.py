@@ -17,7 +17,11 @@ class EvalConfig:
     """Everything `fastnst-eval` needs. The metric itself is fixed (fastnst.evaluation)."""
 
     model: str = option("", f"{_MODEL} (required)", metavar="CKPT|NAME")
-    content: str = option("", "folder (or file) of content photos (required)", metavar="DIR")
+    content: str = option("", "folder (or file) of content photos (required unless --video)",
+                          metavar="DIR")
+    video: str | None = option(None, "score a video instead: temporal error (flicker) of the "
+                               "stylized frames relative to the input's, with and without "
+                               "--temporal, and per-frame style error", metavar="VIDEO")
     style: str | None = option(None, "style image (default: the one the model was trained on, "
                                "if that file is here or bundled)", metavar="IMAGE")
     baseline_iters: int = option(0, "also run the slow baseline (L-BFGS, N loss evaluations, "
@@ -36,8 +40,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if not self.model:
             raise FastNSTError("--model is required (a checkpoint file or model name)")
-        if not self.content:
-            raise FastNSTError("--content is required (a folder of photos)")
+        if not self.content and self.video is None:
+            raise FastNSTError("--content is required (a folder of photos), or --video")
         if self.baseline_iters < 0:
             raise FastNSTError("--baseline-iters must be >= 0")
         if self.batch_size < 1:

@@ -12,6 +12,7 @@ from fastnst.core.options import MODEL_HELP, device_option, max_pixels_option
 # many pixels: 4 MP keeps that pass near 2.5 GB on the CPU (fp32, width 1; our measurement).
 DEFAULT_STATS_MAX_PIXELS = 4_000_000
 _SPEED = "speed and memory"
+_CONTROLS = "controls"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,14 @@ class StylizeConfig:
                                   zero_is_none=True)
     max_pixels: int = max_pixels_option()
     quality: int = option(95, "JPEG quality", metavar="Q")
+    strength: float = option(1.0, "style strength: 0 gives the photo, 1 the model as trained; "
+                             "models trained with --strength-conditioned take it as an input, "
+                             "others blend output and photo", metavar="S", group=_CONTROLS)
+    preserve_colors: bool = option(False, "keep the photo's colours: take only the luminance "
+                                   "(Y of YCbCr, BT.601) of the stylized image",
+                                   group=_CONTROLS)
+    temporal: bool = option(False, "videos: share instance-norm statistics over a window of "
+                            "frames to reduce flicker", negatable=True, group=_CONTROLS)
     backend: str = option("auto", "torch, or onnx (onnxruntime on the CPU, fp32; a .onnx "
                           "file or a checkpoint exported in memory); auto: onnx for a .onnx "
                           "model, else torch", choices=("auto", "torch", "onnx"), group=_SPEED)
@@ -66,6 +75,8 @@ class StylizeConfig:
             raise FastNSTError("--quality must be between 1 and 100")
         if self.max_pixels < 1:
             raise FastNSTError("--max-pixels must be >= 1")
+        if not 0.0 <= self.strength <= 1.0:
+            raise FastNSTError("--strength must be between 0 and 1")
 
 
 EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}

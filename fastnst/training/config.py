@@ -16,7 +16,7 @@ from fastnst.core.options import DEFAULT_MAX_PIXELS
 from fastnst.losses.config import LossConfig
 
 PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed")
-_OPT, _HW, _LOG = "optimization", "hardware", "logging"
+_OPT, _HW, _LOG, _EVAL = "optimization", "hardware", "logging", "quality report"
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class TrainConfig(LossConfig):
     half: bool = option(False, "store the slim model's weights as float16 (half the file "
                         "size; loaded back as float32)")
     resume: bool = option(False, "continue the run from runs/<name>/checkpoints/last.ckpt")
+    strength_conditioned: bool = option(
+        False, "train a net that takes the style strength as an input (conditional instance "
+        "norm; the style weight is scaled by a strength drawn per batch), so fastnst-stylize "
+        "--strength changes the stylization itself", group=_OPT)
     image_size: int = option(256, "training crop", metavar="PX", group=_OPT)
     batch_size: int = option(8, "photos per step, per device", metavar="N", group=_OPT)
     lr: float = option(1.0e-3, "Adam learning rate", group=_OPT)
@@ -65,6 +69,15 @@ class TrainConfig(LossConfig):
     checkpoint_every: int = option(1000, "write runs/<name>/checkpoints/last.ckpt every N "
                                    "steps", metavar="N", group=_LOG)
     val_images: int = option(4, "how many validation images", metavar="K", group=_LOG)
+    eval_every: int | None = option(None, "also score the model every N steps (it is always "
+                                    "scored at the end; 0: only then)", metavar="N",
+                                    zero_is_none=True, group=_EVAL)
+    eval_data: str | None = option(None, "held-out photos the quality report scores (default: "
+                                   "the bundled photos)", metavar="PATH", group=_EVAL)
+    eval_size: int = option(256, "long side of the scored photos", metavar="PX", group=_EVAL)
+    eval_baseline_iters: int = option(0, "also run the slow baseline (N L-BFGS evaluations) on "
+                                      "the held-out photos once, as the reference (0: off)",
+                                      metavar="N", group=_EVAL)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -85,6 +98,10 @@ class TrainConfig(LossConfig):
             raise FastNSTError("--lr must be > 0")
         if self.width <= 0:
             raise FastNSTError("--width must be > 0")
+        if self.eval_size < 16 or self.eval_baseline_iters < 0:
+            raise FastNSTError("--eval-size must be >= 16 px and --eval-baseline-iters >= 0")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise FastNSTError("--eval-every must be >= 1 (or 0: only at the end)")
 
     @property
     def run_name(self) -> str:
