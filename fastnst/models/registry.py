@@ -1,7 +1,9 @@
 """Transform-net architectures by name, so a checkpoint can say which one its weights fit.
 
 A checkpoint's architecture field is a dict: {"name": "johnson", **constructor arguments}.
-Files from fastnst 0.1 have no "name"; every 0.1 model was a Johnson net.
+Files from fastnst 0.1 have no "name"; every 0.1 model was a Johnson net. The built-in
+architectures register themselves when `fastnst.models` is imported (its __init__ imports
+them), so the registry never imports a net.
 """
 
 from __future__ import annotations
@@ -30,12 +32,7 @@ def register(name: str) -> Callable[[N], N]:
 
 def architecture_names() -> list[str]:
     """The registered names, sorted."""
-    _load_builtin()
     return sorted(_ARCHITECTURES)
-
-
-def _load_builtin() -> None:
-    import fastnst.models.johnson  # noqa: F401  (registers "johnson")
 
 
 def build_net(arch: Mapping[str, Any]) -> nn.Module:
@@ -43,7 +40,6 @@ def build_net(arch: Mapping[str, Any]) -> nn.Module:
 
     Raises FastNSTError for an unknown name or arguments the architecture does not take.
     """
-    _load_builtin()
     name = arch.get("name", LEGACY_ARCHITECTURE)
     if name not in _ARCHITECTURES:
         raise FastNSTError(f"unknown architecture {name!r} (this fastnst knows "
