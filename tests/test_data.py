@@ -13,8 +13,8 @@ from fastnst.core.config import load_config
 from fastnst.core.errors import FastNSTError
 from fastnst.training.cache import PhotoCache, cache_side, prepare_cache, random_crop_flip
 from fastnst.training.config import TrainConfig
-from fastnst.training.datamodule import make_loader, open_dataset
-from fastnst.training.photos import PhotoFolder
+from fastnst.training.datamodule import make_loader, open_dataset, run_seed
+from fastnst.training.photos import PhotoFolder, collate_photos
 from fastnst.training.train import train
 from tests.conftest import DEBUG_CONFIG
 
@@ -81,6 +81,44 @@ def test_loader_batches_and_random_crop_flip(tmp_path, photos):
     assert 0 < flips < 8  # both happen (p = 1 - 2 / 2^8 for a fair coin)
     with pytest.raises(FastNSTError, match="smaller than the 64 px crop"):
         random_crop_flip(images, 64)
+
+
+def test_unreadable_photos_are_replaced_by_readable_ones(tmp_path, photos):
+    (photos / "broken.jpg").write_bytes(b"not a jpeg at all")
+    (photos / "sub" / "empty.jpg").write_bytes(b"")
+    dataset = PhotoFolder(photos, 32, max_pixels=10**8)
+    assert len(dataset) == 8
+    torch.manual_seed(0)
+    items = [dataset[i] for i in range(len(dataset))]
+    bad = [i for i, path in enumerate(dataset.paths) if path.name in ("broken.jpg", "empty.jpg")]
+    for i, (crop, skipped) in enumerate(items):
+        assert crop.shape == (3, 32, 32) and 0 <= crop.min() and crop.max() <= 1
+        assert skipped >= 1 if i in bad else skipped == 0
+    batch = collate_photos(items)
+    assert batch["images"].shape == (8, 3, 32, 32)
+    assert batch["skipped"] == sum(skipped for _, skipped in items) >= 2
+
+    nothing = tmp_path / "nothing"
+    nothing.mkdir()
+    for name in ("a.jpg", "b.png"):
+        (nothing / name).write_bytes(b"garbage")
+    with pytest.raises(FastNSTError, match=f"no readable images in {nothing}"):
+        PhotoFolder(nothing, 32, max_pixels=10**8)[0]
+
+
+def test_run_seed_and_loader_order():
+    assert run_seed(7, 0) == 7  # a fresh run: the seed as given
+    resumed = {run_seed(7, step) for step in (1, 2, 100)}
+    assert len(resumed) == 3 and 7 not in resumed and run_seed(7, 2) == run_seed(7, 2)
+    assert all(0 <= seed < 2**32 for seed in resumed)
+
+    def order(seed: int) -> list[int]:
+        loader = make_loader(list(range(32)), batch_size=32, num_workers=0, seed=seed)
+        loader.collate_fn = torch.tensor
+        return next(iter(loader)).tolist()
+
+    assert order(3) == order(3) and sorted(order(3)) == list(range(32))
+    assert order(3) != order(run_seed(3, 10))
 
 
 def test_training_on_a_cache(tmp_path, photos, style_image):

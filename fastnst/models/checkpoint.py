@@ -35,9 +35,14 @@ CHECKPOINTS_ENV = "FASTNST_CHECKPOINTS"
 def file_sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes (style images are recorded by name and hash)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError:
+        raise FastNSTError(f"no such file: {path}") from None
+    except OSError as err:
+        raise FastNSTError(f"cannot read {path}: {err.strerror}") from None
     return digest.hexdigest()
 
 

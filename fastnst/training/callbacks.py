@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -74,7 +75,26 @@ class SampleImages(L.Callback):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes Lightning checkpoints to a temp file and renames it: no half-written .ckpt."""
+    """Writes Lightning checkpoints to a temp file and renames it: no half-written .ckpt.
+
+    A process killed mid-write (kill -9, power loss) leaves its temp file,
+    `.<name>.ckpt.<random>.tmp.ckpt` (fastnst.core.files.atomic_output), beside the previous
+    complete checkpoint; `remove_stale_temps` deletes such files when the next run starts.
+    """
+
+    # What fastnst.core.files.atomic_output names its temp files for "<name>.ckpt".
+    TEMP_PATTERN = ".*.ckpt.*.tmp.ckpt"
+
+    @classmethod
+    def remove_stale_temps(cls, folder: Path) -> list[Path]:
+        """Delete temp files left in `folder` by killed writers; returns those deleted.
+
+        Call it only before this run writes checkpoints (no writer of its own can be busy).
+        """
+        stale = sorted(folder.glob(cls.TEMP_PATTERN)) if folder.is_dir() else []
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
                         storage_options: Any | None = None) -> None:

@@ -10,7 +10,7 @@ import lightning as L
 import torch
 
 from fastnst.losses.builder import build_perceptual_loss
-from fastnst.losses.perceptual import PerceptualLoss
+from fastnst.losses.perceptual import LossTerms, PerceptualLoss
 from fastnst.models.johnson import TransformerNet
 from fastnst.training.cache import random_crop_flip
 from fastnst.training.config import TrainConfig
@@ -18,6 +18,27 @@ from fastnst.training.config import TrainConfig
 # Lightning warns whenever a LightningModule overriding this hook meets a DataModule; ours is
 # meant to run (it crops photo-cache batches on the device), so the warning is only noise.
 warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer`")
+
+# --strength-conditioned: each batch trains at one strength s, which scales the style term
+# (content + s * style + tv) and is fed to the net. s = 1 with this probability, else uniform
+# in [0, 1): our choice, so the full style (fastnst-stylize's default) gets a quarter of the
+# steps on top of its share of the uniform draws. Random loss weights per step, fed to the
+# net, follow Babaeizadeh and Ghiasi 2020 ("Adjustable Real-time Style Transfer", ICLR).
+FULL_STRENGTH_PROBABILITY = 0.25
+
+
+def draw_strength() -> float:
+    """One training strength in [0, 1] (see FULL_STRENGTH_PROBABILITY), from torch's global
+    generator, which train() seeds per run."""
+    if torch.rand(()).item() < FULL_STRENGTH_PROBABILITY:
+        return 1.0
+    return torch.rand(()).item()
+
+
+def strength_weighted_total(terms: LossTerms, strength: float) -> torch.Tensor:
+    """content + strength * style + tv: the total with only the style term scaled."""
+    return torch.stack([value * strength if name == "style" else value
+                        for name, value in terms.items()]).sum()
 
 
 class StyleTransferModule(L.LightningModule):
@@ -32,6 +53,9 @@ class StyleTransferModule(L.LightningModule):
     batches use the channels_last layout (NHWC: cuDNN's tensor-core convs need no
     transposes); config.compile wraps the transform net and VGG in torch.compile for the
     training steps (the state dict keeps its plain keys).
+
+    Counts: `images_seen` and `skipped_images` (unreadable files) are totals over all
+    processes and over resumes (kept in the Lightning checkpoint under "fastnst_counts").
     """
 
     def __init__(self, config: TrainConfig, hparams: dict[str, Any]) -> None:
@@ -40,7 +64,8 @@ class StyleTransferModule(L.LightningModule):
         architecture is added here."""
         super().__init__()
         self.config = config
-        self.transformer = TransformerNet(width=config.width)
+        self.transformer = TransformerNet(width=config.width,
+                                          strength_conditioned=config.strength_conditioned)
         self.save_hyperparameters({**hparams, "arch": self.transformer.arch})
         perceptual = build_perceptual_loss(config, config.style)  # Grams once, on the CPU
         if config.compile:
@@ -50,12 +75,24 @@ class StyleTransferModule(L.LightningModule):
         self.__dict__["train_transformer"] = (torch.compile(self.transformer) if config.compile
                                               else self.transformer)
         self.memory_format = torch.contiguous_format
-        self.skipped_images = 0
-        self.images_seen = 0
+        # (images seen, unreadable files skipped), summed over processes; kept on the
+        # training device, so counting never waits for it.
+        self.counts = torch.zeros(2, dtype=torch.int64)
 
     @property
     def perceptual(self) -> PerceptualLoss:
         return self.__dict__["perceptual"]
+
+    @property
+    def images_seen(self) -> int:
+        """Training images stepped on so far, all processes and resumes together."""
+        return int(self.counts[0])
+
+    @property
+    def skipped_images(self) -> int:
+        """Unreadable training files met so far (each replaced by a readable one), all
+        processes and resumes together."""
+        return int(self.counts[1])
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.transformer(images)
@@ -69,6 +106,15 @@ class StyleTransferModule(L.LightningModule):
     def on_fit_start(self) -> None:
         self.perceptual.to(self.device, memory_format=self.memory_format)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["fastnst_counts"] = {"images_seen": self.images_seen,
+                                        "skipped_images": self.skipped_images}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        counts = checkpoint.get("fastnst_counts", {})  # absent in fastnst 0.1 checkpoints
+        self.counts = torch.tensor([counts.get("images_seen", 0),
+                                    counts.get("skipped_images", 0)], dtype=torch.int64)
+
     def on_train_start(self) -> None:
         # A resumed optimizer state may come from a run with the other layout (CPU <-> GPU);
         # fused Adam needs each moment laid out like its parameter.
@@ -77,6 +123,16 @@ class StyleTransferModule(L.LightningModule):
                 for key, value in state.items():
                     if torch.is_tensor(value) and value.shape == param.shape:
                         state[key] = torch.empty_like(param).copy_(value)
+        # The schedule is this config's (--lr, --warmup-steps, --lr-final-ratio, --max-steps:
+        # configure_optimizers) at the restored step. A resumed scheduler brings back its old
+        # base rate and the optimizer the rate the old schedule set for this step: replace
+        # both now, so a resume with new values follows them from its first step.
+        for scheduler_config in self.trainer.lr_scheduler_configs:
+            scheduler = scheduler_config.scheduler
+            scheduler.base_lrs = [self.config.lr] * len(scheduler.base_lrs)
+            for group, factor in zip(scheduler.optimizer.param_groups, scheduler.lr_lambdas,
+                                     strict=True):
+                group["lr"] = self.config.lr * factor(scheduler.last_epoch)
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int
                                 ) -> dict[str, Any]:
@@ -88,22 +144,41 @@ class StyleTransferModule(L.LightningModule):
             images = images.contiguous(memory_format=self.memory_format)
         return {**batch, "images": images}
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
-        self.skipped_images += int(batch["skipped"])
+    def _count(self, images: int, skipped: int) -> None:
+        """Add this step's counts of every process to `counts`: one all-reduce, queued on the
+        device (Lightning's strategy.reduce puts a barrier before it, which stalls each step)."""
+        step_counts = torch.empty(2, dtype=torch.int64, device=self.device)
+        step_counts[0].fill_(images)  # scalar fills: no host-to-device copy to wait for
+        step_counts[1].fill_(skipped)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(step_counts)  # sum over processes
+        self.counts = self.counts.to(self.device) + step_counts  # .to: a no-op after step 1
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        # Every process returns a loss at every step: DDP's gradient all-reduce waits for all
+        # (the data never gives an empty batch: unreadable files are replaced).
         images: torch.Tensor = batch["images"]
-        self.images_seen += images.shape[0] * self.trainer.world_size
-        if images.numel() == 0:  # every file of this batch was unreadable
-            return None
+        self._count(images.shape[0], int(batch["skipped"]))
         targets = self.perceptual.content_targets(images)
-        terms = self.perceptual(self.__dict__["train_transformer"](images), targets)
+        net = self.__dict__["train_transformer"]
         batch_size = images.shape[0]
+        if self.config.strength_conditioned:
+            strength = draw_strength()
+            terms = self.perceptual(net(images, torch.full((1,), strength,
+                                                           device=images.device)), targets)
+            total = strength_weighted_total(terms, strength)
+            self.log("train/strength", strength, batch_size=batch_size)
+        else:
+            terms = self.perceptual(net(images), targets)
+            total = terms.total
+        # train/style is the unscaled term: comparable across strengths and runs.
         self.log_dict({f"train/{name}": value for name, value in terms.items()},
                       batch_size=batch_size)
-        self.log("train/total", terms.total, prog_bar=True, batch_size=batch_size)
-        self.log("data/skipped_images", float(self.skipped_images), reduce_fx="sum",
-                 batch_size=batch_size)
+        self.log("train/total", total, prog_bar=True, batch_size=batch_size)
+        # Already a total over processes: logged as is (rank 0's copy), no sync needed.
+        self.log("data/skipped_images", self.counts[1].float(), batch_size=batch_size)
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=batch_size)
-        return terms.total
+        return total
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.Adam(self.transformer.parameters(), lr=self.config.lr,

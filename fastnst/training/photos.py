@@ -1,8 +1,9 @@
 """Training photos from a folder searched recursively (COCO's layout works as is).
 
 Batches are dicts {"images": (N, 3, S, S) float RGB in [0, 1], "skipped": int}, where
-"skipped" counts the unreadable files dropped from that batch (training never crashes on
-them).
+"skipped" counts the unreadable files met while reading that batch. Training never crashes on
+them, and a batch is never short: an unreadable file is replaced by a readable one, so every
+process of a multi-GPU (DDP) run takes the same step.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def resize_and_crop(image: Image.Image, size: int, rng: random.Random | None) ->
 class PhotoFolder(Dataset):
     """Image files under a folder, each read as a (3, size, size) crop in [0, 1].
 
-    An unreadable file gives None (dropped and counted by `collate_photos`).
+    Items are (crop, unreadable files tried before it): an unreadable file is replaced by the
+    first readable file after a random position, so batches keep their size (a DDP process
+    whose whole batch was unreadable would otherwise skip a step the others wait in).
     """
 
     def __init__(self, root: str | Path, size: int, max_pixels: int, train: bool = True) -> None:
@@ -53,21 +56,41 @@ class PhotoFolder(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> torch.Tensor | None:
+    def _read(self, index: int) -> Image.Image | None:
         try:
-            image = open_image(self.paths[index], self.max_pixels)
+            return open_image(self.paths[index], self.max_pixels)
         except FastNSTError:
             return None
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        """(crop (3, size, size) in [0, 1], number of unreadable files tried first).
+
+        Crops and substitutes draw from torch's global RNG (seeded per process and per
+        data-loader worker by the training run).
+        """
+        # One draw per item whatever happens next, so a bad file does not shift later crops.
         rng = random.Random(torch.randint(0, 2**31, ()).item()) if self.train else None
-        return to_tensor(resize_and_crop(image, self.size, rng))
+        image = self._read(index)
+        skipped = 0
+        if image is None:  # the first readable file from a random position stands in
+            count = len(self.paths)
+            start = rng.randrange(count) if rng is not None else index + 1
+            skipped = 1
+            for offset in range(count):
+                image = self._read((start + offset) % count)
+                if image is not None:
+                    break
+                skipped += 1
+            if image is None:
+                raise FastNSTError(f"no readable images in {self.root}")
+        return to_tensor(resize_and_crop(image, self.size, rng)), skipped
 
 
-def collate_photos(items: list[torch.Tensor | None]) -> dict[str, Any]:
-    """Stack the readable crops; count the unreadable ones."""
-    images = [item for item in items if item is not None]
+def collate_photos(items: list[tuple[torch.Tensor, int]]) -> dict[str, Any]:
+    """PhotoFolder items -> {"images": (N, 3, S, S), "skipped": unreadable files met}."""
     return {
-        "images": torch.stack(images) if images else torch.empty(0),
-        "skipped": len(items) - len(images),
+        "images": torch.stack([crop for crop, _ in items]),
+        "skipped": sum(skipped for _, skipped in items),
     }
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,12 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from fastnst.core.assets import CONTENT_DIR
 from fastnst.core.config import config_to_dict, load_config, save_config
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, first_line
 from fastnst.core.files import check_writable_dir, parent_dir
 from fastnst.models.checkpoint import file_sha256, save_model
 from fastnst.training.callbacks import AtomicCheckpointIO, SampleImages, Throughput
 from fastnst.training.config import TrainConfig
-from fastnst.training.datamodule import PhotoDataModule
+from fastnst.training.datamodule import PhotoDataModule, run_seed
 from fastnst.training.module import StyleTransferModule
 from fastnst.training.photos import load_samples
 
@@ -38,6 +39,8 @@ def quiet_lightning() -> None:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
     # lightning 2.6 calls a torch 2.14 pytree API that torch deprecated; not ours to fix.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # --resume restarts the data with fresh randomness by design (see datamodule.run_seed).
+    warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable")
 
 
 def lightning_precision(precision: str, accelerator: str) -> str:
@@ -95,17 +98,31 @@ def _check_outputs(config: TrainConfig, run_dir: Path, output: Path) -> None:
     check_writable_dir(run_dir if run_dir.is_dir() else existing)
 
 
-def train(config: TrainConfig) -> Path:
-    """Run training as configured; returns the slim checkpoint path."""
+def checkpoint_step(path: Path) -> int:
+    """The global step (optimizer steps done) saved in a Lightning checkpoint."""
+    try:  # mmap: reads the small "global_step" record, not the weights
+        return int(torch.load(path, map_location="cpu", weights_only=True,
+                              mmap=True)["global_step"])
+    except Exception as err:  # zip/pickle errors and a missing key all mean "not usable"
+        raise FastNSTError(f"--resume: cannot read {path} ({first_line(err)})") from None
+
+
+def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
+    """Run training as configured; returns the slim checkpoint path.
+
+    callbacks: Lightning callbacks added to fastnst's own (checkpoints, throughput, samples).
+    """
     quiet_lightning()
     run_dir = Path(config.runs_dir) / config.run_name
     last = run_dir / "checkpoints" / "last.ckpt"
     output = Path(config.output or Path("checkpoints") / f"{config.run_name}.ckpt")
     _check_outputs(config, run_dir, output)
 
-    L.seed_everything(config.seed, workers=True, verbose=False)
+    # Weights, data order and crops: reproducible for a fresh run, fresh for a resumed one.
+    seed = run_seed(config.seed, checkpoint_step(last) if config.resume else 0)
+    L.seed_everything(seed, workers=True, verbose=False)  # also the DDP sampler's seed
     datamodule = PhotoDataModule(config.data, config.image_size, config.batch_size,
-                                 config.num_workers, config.max_pixels, config.seed)
+                                 config.num_workers, config.max_pixels, seed)
     samples = load_samples([config.val_data or CONTENT_DIR], config.image_size,
                            config.val_images, config.max_pixels)
     style_name, style_sha256 = Path(config.style).stem, file_sha256(config.style)
@@ -115,6 +132,7 @@ def train(config: TrainConfig) -> Path:
     if os.environ.get("LOCAL_RANK", "0") == "0":
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
+        AtomicCheckpointIO.remove_stale_temps(last.parent)  # from a killed run's last write
 
     trainer = L.Trainer(
         default_root_dir=str(run_dir),
@@ -132,6 +150,7 @@ def train(config: TrainConfig) -> Path:
                             every_n_train_steps=config.checkpoint_every),
             Throughput(config.log_every),
             SampleImages(samples, config.image_every),
+            *callbacks,
         ],
         plugins=[AtomicCheckpointIO()],
         log_every_n_steps=config.log_every,
