@@ -6,6 +6,9 @@ exported model takes any batch size, height and width (ONNX axes 0, 2, 3 are dyn
 returns the input's size, odd sizes included. Inputs under 8 px a side are the exception
 (the traced graph always pads by reflection); OnnxStylizer pads those as the torch net does.
 Inputs and outputs are float32 RGB, (N, 3, H, W), in [0, 1]. Files are written atomically.
+A strength-conditioned net (fastnst-train --strength-conditioned) keeps its second input,
+`strength`: float32 (S,) in [0, 1], S = 1 (one strength for the batch) or N (ONNX axis 0 is
+dynamic); the TorchScript module takes it as its second argument.
 
 The ONNX graph computes the output conv (9x9, 32 -> 3 channels) in an equivalent form that
 onnxruntime's CPU kernels run about 2.5x faster (PhaseConv); same math, equal up to float
@@ -37,11 +40,16 @@ FORMATS = EXPORT_FORMATS
 ONNX_OPSET = 17
 # Neither side a multiple of 4, so the tracer records the padding branch of the forward.
 _SAMPLE_SIZE = (67, 93)
-INPUT_NAME, OUTPUT_NAME = "images", "stylized"
+INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME = "images", "stylized", "strength"
 
 
-def _sample(net: TransformerNet) -> torch.Tensor:
-    return torch.rand(1, 3, *_SAMPLE_SIZE, device=next(net.parameters()).device)
+def _sample(net: TransformerNet) -> tuple[torch.Tensor, ...]:
+    """The tracing inputs: an image, and a strength for a conditioned net."""
+    device = next(net.parameters()).device
+    images = torch.rand(1, 3, *_SAMPLE_SIZE, device=device)
+    if not net.strength_conditioned:
+        return (images,)
+    return images, torch.full((1,), 0.5, device=device)
 
 
 class PhaseConv(nn.Module):
@@ -94,14 +102,18 @@ def onnx_bytes(net: TransformerNet, meta: dict[str, Any] | None = None) -> bytes
     """
     buffer = io.BytesIO()
     axes = {0: "batch", 2: "height", 3: "width"}
+    dynamic_axes = {INPUT_NAME: axes, OUTPUT_NAME: axes}
+    input_names = [INPUT_NAME]
+    if net.strength_conditioned:
+        input_names.append(STRENGTH_NAME)
+        dynamic_axes[STRENGTH_NAME] = {0: "strengths"}  # 1 or the batch size
     # The tracer warns that Python arithmetic on sizes may be frozen; the size arithmetic of
     # TransformerNet.forward stays dynamic (tests compare odd sizes with the torch net).
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(onnx_ready(net), (_sample(net),), buffer, dynamo=False,
-                          opset_version=ONNX_OPSET,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})
+        torch.onnx.export(onnx_ready(net), _sample(net), buffer, dynamo=False,
+                          opset_version=ONNX_OPSET, input_names=input_names,
+                          output_names=[OUTPUT_NAME], dynamic_axes=dynamic_axes)
     return _with_metadata(buffer.getvalue(), {"fastnst.arch": json.dumps(net.arch),
                                               "fastnst.meta": json.dumps(meta or {}, default=str)})
 
@@ -117,7 +129,8 @@ def _with_metadata(model: bytes, metadata: dict[str, str]) -> bytes:
 
 
 def save_torchscript(net: TransformerNet, path: Path, meta: dict[str, Any] | None = None) -> None:
-    """Trace `net` to TorchScript (fp32, any input size >= 8 px) and save it to `path`.
+    """Trace `net` to TorchScript (fp32, any input size >= 8 px) and save it to `path`;
+    a conditioned net's module takes (images, strength).
 
     The file holds 'fastnst.json' ({"arch": ..., "meta": ...}), read back with
     torch.jit.load(path, _extra_files={"fastnst.json": ""}).

@@ -6,16 +6,25 @@
 `BaseStylizer` is the interface every backend offers (`stylize_tensor`, `stylize_batches`,
 PIL `__call__`); `Stylizer` runs PyTorch (CPU or GPU: autocast, channels_last,
 torch.compile, tiling). The ONNX backend is fastnst.inference.onnx_backend.
+
+Controls, on every backend and every path (images, tiles, video frames): `strength` (0: the
+photo, 1: the model as trained; a net trained with --strength-conditioned takes it as an
+input, other outputs are blended with the photo) and `preserve_colors` (the stylized
+luminance with the photo's colours, fastnst.inference.colors). Set them when building a
+stylizer or per use with `with_controls`:
+
+    half = stylizer.with_controls(strength=0.5, preserve_colors=True)  # shares the net
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from PIL import Image, ImageOps
@@ -25,10 +34,12 @@ from fastnst.core.devices import resolve_device
 from fastnst.core.errors import FastNSTError, first_line
 from fastnst.core.images import to_pil, to_tensor
 from fastnst.core.memory import release_free_memory
+from fastnst.inference.colors import preserve_colors as keep_photo_colors
 from fastnst.inference.config import DEFAULT_STATS_MAX_PIXELS
 from fastnst.inference.tiling import downscale_pil, downscale_tensor, run_tiled, stats_size
 from fastnst.models.checkpoint import load_model
 
+StylizerT = TypeVar("StylizerT", bound="BaseStylizer")
 _DTYPES = {"32": None, "16": torch.float16, "bf16": torch.bfloat16}
 # EXIF tag 0x0112: orientation; 1 is upright.
 _ORIENTATION = 0x0112
@@ -41,15 +52,72 @@ def _upright(image: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(image)
 
 
+def check_strength(strength: float) -> float:
+    """The strength as a float; FastNSTError unless 0 <= strength <= 1."""
+    if not 0.0 <= strength <= 1.0:
+        raise FastNSTError(f"--strength must be between 0 and 1, not {strength}")
+    return float(strength)
+
+
+def blend(stylized: torch.Tensor, photo: torch.Tensor, strength: float) -> torch.Tensor:
+    """(1 - strength) * photo + strength * stylized: a pixel blend, for nets that do not take
+    the strength. (N, 3, H, W) float in [0, 1] -> float32; exact at strength 0 and 1."""
+    if strength == 1.0:
+        return stylized
+    return (1.0 - strength) * photo.float() + strength * stylized.float()
+
+
 def _warn_eager(err: Exception) -> None:
     warnings.warn(f"torch.compile unavailable, running eagerly ({type(err).__name__}: "
                   f"{first_line(err, 200)})", RuntimeWarning, stacklevel=4)
 
 
 class BaseStylizer(ABC):
-    """The interface both backends offer; subclasses implement `stylize_tensor`."""
+    """The interface both backends offer; subclasses implement `stylize_tensor` and apply
+    `apply_controls` to their net's output (conditioned nets get `strength` as an input)."""
 
     meta: dict[str, Any]
+    strength: float = 1.0  # 0: the photo, 1: the model as trained
+    preserve_colors: bool = False  # keep the photo's colours (luminance-only)
+
+    @property
+    def strength_conditioned(self) -> bool:
+        """True when the net takes the strength as an input (fastnst-train
+        --strength-conditioned); otherwise strengths below 1 blend output and photo."""
+        return False
+
+    @property
+    def strength_mode(self) -> str:
+        """How `strength` acts, in words (fastnst-stylize prints it)."""
+        return ("conditioned model" if self.strength_conditioned
+                else "blended (the model was not trained with --strength-conditioned)")
+
+    def with_controls(self: StylizerT, *, strength: float | None = None,
+                      preserve_colors: bool | None = None) -> StylizerT:
+        """A shallow copy with other controls (None: keep this one's); it shares the net,
+        so per-request settings cost nothing and never change this stylizer."""
+        other = copy.copy(self)
+        if strength is not None:
+            other.strength = check_strength(strength)
+        if preserve_colors is not None:
+            other.preserve_colors = bool(preserve_colors)
+        return other
+
+    @property
+    def controls_active(self) -> bool:
+        """Whether apply_controls changes anything (it needs the photo's pixels then)."""
+        blends = not self.strength_conditioned and self.strength != 1.0
+        return blends or self.preserve_colors
+
+    def apply_controls(self, stylized: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+        """The controls the net does not apply itself: the strength blend (unconditioned
+        nets), then preserve_colors. stylized, photo: (N, 3, H, W) float in [0, 1] on one
+        device -> float32; pixelwise, so tiles can be finished one by one."""
+        if not self.strength_conditioned:
+            stylized = blend(stylized, photo, self.strength)
+        if self.preserve_colors:
+            stylized = keep_photo_colors(stylized, photo)
+        return stylized
 
     @abstractmethod
     def stylize_tensor(self, images: torch.Tensor) -> torch.Tensor:
@@ -93,12 +161,14 @@ class Stylizer(BaseStylizer):
     net in torch.compile; if that fails (no compiler, unsupported platform) it warns and runs
     eagerly. tile: stylize images larger than tile x tile px in tiles with whole-image
     instance-norm statistics (fastnst.tiling), taken at up to `stats_max_pixels` pixels.
+    strength, preserve_colors: the controls (see the module docstring).
     """
 
     def __init__(self, net: nn.Module, device: str = "auto", precision: str = "32",
                  meta: dict[str, Any] | None = None, *, channels_last: bool | None = None,
                  compile: bool = False, tile: int | None = None,
-                 stats_max_pixels: int = DEFAULT_STATS_MAX_PIXELS) -> None:
+                 stats_max_pixels: int = DEFAULT_STATS_MAX_PIXELS, strength: float = 1.0,
+                 preserve_colors: bool = False) -> None:
         if precision not in _DTYPES:
             raise FastNSTError(f"precision must be 32, 16 or bf16, not {precision!r}")
         if tile is not None and tile < 16:
@@ -113,7 +183,7 @@ class Stylizer(BaseStylizer):
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.net = net.eval().requires_grad_(False).to(self.device,
                                                         memory_format=self.memory_format)
-        self.compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.compiled: Callable[..., torch.Tensor] | None = None
         self._compile_works = False
         if compile:
             try:
@@ -123,6 +193,12 @@ class Stylizer(BaseStylizer):
         self.tile = tile
         self.stats_max_pixels = stats_max_pixels
         self.meta = meta or {}
+        self.strength = check_strength(strength)
+        self.preserve_colors = preserve_colors
+
+    @property
+    def strength_conditioned(self) -> bool:
+        return bool(getattr(self.net, "strength_conditioned", False))
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "32",
@@ -131,14 +207,16 @@ class Stylizer(BaseStylizer):
         net, meta = load_model(path)
         return cls(net, device=device, precision=precision, meta=meta, **options)
 
-    def _run(self, images: torch.Tensor, net: Callable[[torch.Tensor], torch.Tensor]
-             ) -> torch.Tensor:
+    def _run(self, images: torch.Tensor, net: Callable[..., torch.Tensor]) -> torch.Tensor:
         images = images.to(self.device, non_blocking=True).contiguous(
             memory_format=self.memory_format)
+        # A conditioned net takes the strength as its second input, (1,) for the whole batch.
+        strength = ((torch.full((1,), self.strength, device=self.device),)
+                    if self.strength_conditioned else ())
         autocast = (torch.autocast(self.device.type, dtype=self.dtype)
                     if self.dtype is not None else nullcontext())
         with autocast:
-            out = net(images)
+            out = net(images, *strength)
         return out.float().cpu().contiguous()
 
     def _forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -163,16 +241,22 @@ class Stylizer(BaseStylizer):
         """(N, 3, H, W) float RGB in [0, 1] -> stylized (N, 3, H, W) float32 on the CPU.
 
         Tiled when `tile` is set and the image is larger; the tiled path runs the eager net
-        (its instance norms are hooked), even with compile=True.
+        (its instance norms are hooked), even with compile=True. The controls apply.
         """
         height, width = images.shape[-2:]
         if not self._tiles(height, width):
-            return self._forward(images)
+            out = self._forward(images)
+            if not self.controls_active:
+                return out
+            return self.apply_controls(out, images.detach().float().cpu())
         stats_input = downscale_tensor(images, stats_size(height, width,
                                                           self.stats_max_pixels))
         out = torch.empty(images.shape, dtype=torch.float32)
 
         def write(box: tuple[int, int, int, int], stylized: torch.Tensor) -> None:
+            if self.controls_active:
+                photo = images[..., box[0]:box[1], box[2]:box[3]].detach().float().cpu()
+                stylized = self.apply_controls(stylized, photo)
             out[..., box[0]:box[1], box[2]:box[3]] = stylized
 
         run_tiled(self.net, lambda x: self._run(x, self.net), stats_input, (height, width),
@@ -195,6 +279,8 @@ class Stylizer(BaseStylizer):
             return to_tensor(image.crop((left, top, right, bottom))).unsqueeze(0)
 
         def write(box: tuple[int, int, int, int], stylized: torch.Tensor) -> None:
+            if self.controls_active:
+                stylized = self.apply_controls(stylized, read(box))
             result.paste(to_pil(stylized), (box[2], box[0]))
 
         run_tiled(self.net, lambda x: self._run(x, self.net), to_tensor(small).unsqueeze(0),
