@@ -13,7 +13,7 @@ import torch
 from fastnst.cli.stylize import main as stylize_main
 from fastnst.core.errors import FastNSTError
 from fastnst.inference.stylizer import Stylizer
-from fastnst.inference.video import stylize_video
+from fastnst.inference.video import read_frames, stylize_video
 from fastnst.models.checkpoint import save_model
 from fastnst.models.johnson import TransformerNet
 
@@ -114,3 +114,19 @@ def test_missing_pyav_is_a_clear_error(tmp_path, model, monkeypatch):
     stylizer = Stylizer.from_checkpoint(model, device="cpu")
     with pytest.raises(FastNSTError, match=r"pip install 'fastnst\[video\]'"):
         stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / "out.mp4")
+
+
+def test_read_frames_decodes_every_frame_downscaled_and_checks_the_file(tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", "aac")
+    frames = list(read_frames(clip))
+    assert len(frames) == FRAMES
+    assert all(f.shape == (3, HEIGHT, WIDTH) and f.dtype == torch.float32 for f in frames)
+    # uniform random pixels keep a mean near 0.5 through H.264
+    assert abs(float(torch.stack(frames).mean()) - 0.5) < 0.05
+    assert {tuple(f.shape) for f in read_frames(clip, max_size=32)} == {(3, 24, 32)}
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video")
+    for source, limit, message in [(clip, 100, "over the limit"), (fake, None, "cannot read"),
+                                   (tmp_path / "none.mp4", None, "no such file")]:
+        with pytest.raises(FastNSTError, match=message):
+            list(read_frames(source, max_pixels=limit))

@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-COMMANDS = ("train", "stylize", "slow", "eval", "sheet", "export", "bench", "prepare_data")
+COMMANDS = ("train", "stylize", "slow", "invert", "photo", "eval", "info", "sheet", "export",
+            "bench", "prepare_data")
 _PIPE = "\\|"  # a | inside a table cell, code spans included (GitHub-flavoured markdown)
 _BLOCK = re.compile(r"(<!-- flags: (\S+) -->\n)(.*?)(<!-- /flags -->)", re.S)
 

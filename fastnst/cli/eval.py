@@ -1,4 +1,5 @@
-"""`fastnst-eval`: style and content error of a model over a photo folder."""
+"""`fastnst-eval`: style and content error of a model over a photo folder, or its flicker on a
+video (--video)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,26 @@ from fastnst.evaluation.config import EvalConfig
 COMMAND = Command("fastnst-eval", EvalConfig, "Score a style model on a folder of photos: style "
                   "error (relative Gram distance, relu1_1..relu5_1) and content error (relative "
                   "relu4_2 distance), per image and averaged, optionally next to the slow "
-                  "Gatys baseline.")
+                  "Gatys baseline. With --video: the flicker of the stylized clip (temporal "
+                  "error) with and without --temporal, and its per-frame style error."
+                  " With --photoreal: photorealistic results (one folder per method) scored "
+                  "per content-style pair: style error, globally and inside matched mask "
+                  "regions, and structure kept (SSIM of gradient magnitudes).")
 
 
 def evaluate_model(config: EvalConfig) -> int:
     from fastnst.evaluation.evaluate import evaluate, format_summary, write_report
 
     output = check_output_file(config.output, (".json",)) if config.output else None
-    report = evaluate(config)
-    print(format_summary(report))
+    if config.photoreal is not None:
+        from fastnst.evaluation.photoreal import evaluate_photoreal, format_photoreal
+
+        report = evaluate_photoreal(config.photoreal, config.outputs, config.reference,
+                                    config.max_size, config.max_pixels, config.device)
+        print(format_photoreal(report))
+    else:
+        report = evaluate(config)
+        print(format_summary(report))
     if output is not None:
         write_report(report, output)
         print(f"metrics: {output}")

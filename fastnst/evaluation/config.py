@@ -22,6 +22,17 @@ class EvalConfig:
     video: str | None = option(None, "score a video instead: temporal error (flicker) of the "
                                "stylized frames relative to the input's, with and without "
                                "--temporal, and per-frame style error", metavar="VIDEO")
+    photoreal: str | None = option(
+        None, "score photorealistic results instead (no model): DIR holds input/ (contents), "
+        "style/, seg/ (colour-coded masks) and one folder of results per method, files paired "
+        "by the number ending their names (in1.jpg, tar1.jpg, best1.jpg); prints style error "
+        "(global and inside matched mask regions) and structure kept, per pair and method",
+        metavar="DIR")
+    outputs: tuple[str, ...] = option((), "with --photoreal: the results folders to score, in "
+                                      "this order (default: every other folder of DIR)",
+                                      metavar="DIR", nargs="+")
+    reference: str = option("luan", "with --photoreal: the method the others are compared "
+                            "with, pair by pair", metavar="NAME")
     style: str | None = option(None, "style image (default: the one the model was trained on, "
                                "if that file is here or bundled)", metavar="IMAGE")
     baseline_iters: int = option(0, "also run the slow baseline (L-BFGS, N loss evaluations, "
@@ -38,10 +49,12 @@ class EvalConfig:
     max_pixels: int = max_pixels_option()
 
     def __post_init__(self) -> None:
-        if not self.model:
+        if not self.model and self.photoreal is None:
             raise FastNSTError("--model is required (a checkpoint file or model name)")
-        if not self.content and self.video is None:
+        if not self.content and self.video is None and self.photoreal is None:
             raise FastNSTError("--content is required (a folder of photos), or --video")
+        if self.photoreal is not None and self.video is not None:
+            raise FastNSTError("--photoreal and --video are two modes: give one")
         if self.baseline_iters < 0:
             raise FastNSTError("--baseline-iters must be >= 0")
         if self.batch_size < 1:
@@ -75,3 +88,16 @@ class SheetConfig:
             raise FastNSTError("-o/--output is required (a .png or .jpg file)")
         if self.size < 16:
             raise FastNSTError("--size must be at least 16 px")
+
+
+@dataclass(frozen=True)
+class InfoConfig:
+    """Everything `fastnst-info` needs."""
+
+    model: str = option("", f"{_MODEL} (slim model file or Lightning checkpoint)",
+                        flags=("model",), metavar="MODEL")
+    json: bool = option(False, "print everything the file records as JSON instead")
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise FastNSTError("give a checkpoint file or model name")

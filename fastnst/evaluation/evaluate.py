@@ -1,6 +1,8 @@
 """`fastnst-eval`: a style model's quality over a folder of photos, optionally next to the slow
-Gatys baseline. The metric is fastnst.evaluation.metrics; the report's JSON layout is
-`evaluate`'s docstring. Images are float RGB in [0, 1], NCHW.
+Gatys baseline; or, with --video, its flicker on a clip with and without --temporal. The
+metrics are fastnst.evaluation.metrics and fastnst.evaluation.temporal; the reports' JSON
+layouts are the docstrings of `evaluate` and `evaluate_video`. Images are float RGB in [0, 1],
+NCHW.
 """
 
 from __future__ import annotations
@@ -8,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from fastnst import __version__
 from fastnst.core.config import config_to_dict, load_config
@@ -32,7 +35,15 @@ from fastnst.evaluation.metrics import (
     ImageErrors,
     QualityMetric,
 )
+from fastnst.evaluation.temporal import ChangeMeter, input_flow, temporal_error
 from fastnst.inference.stylizer import Stylizer
+from fastnst.inference.temporal import (
+    DEFAULT_WEIGHT,
+    FLOW_MAX_SIZE,
+    MASK_ALPHA,
+    TemporalFilter,
+    import_cv2,
+)
 from fastnst.losses.builder import build_perceptual_loss
 from fastnst.losses.config import LossConfig
 from fastnst.models.checkpoint import load_model, recorded_style, resolve_model
@@ -81,7 +92,8 @@ def _find_style(style: str | None, meta: dict[str, Any], model: Path) -> Path:
     return found
 
 
-def _summary(errors: Sequence[ImageErrors], seconds: float) -> dict[str, Any]:
+def summarize_errors(errors: Sequence[ImageErrors], seconds: float) -> dict[str, Any]:
+    """Mean errors over the images (overall and per style layer), and `seconds` rounded."""
     count = len(errors)
     return {
         "style_error": sum(e.style for e in errors) / count,
@@ -92,9 +104,9 @@ def _summary(errors: Sequence[ImageErrors], seconds: float) -> dict[str, Any]:
     }
 
 
-def _score_fast(net: nn.Module, contents: Sequence[torch.Tensor],
-                batches: Sequence[Sequence[int]], metric: QualityMetric
-                ) -> tuple[list[ImageErrors], float]:
+def score_fast(net: nn.Module, contents: Sequence[torch.Tensor],
+               batches: Sequence[Sequence[int]], metric: QualityMetric
+               ) -> tuple[list[ImageErrors], float]:
     """Errors of the transform net's outputs per image, and the seconds spent stylizing."""
     stylizer = Stylizer(net, device=str(metric.device))
     errors: dict[int, ImageErrors] = {}
@@ -108,10 +120,10 @@ def _score_fast(net: nn.Module, contents: Sequence[torch.Tensor],
     return [errors[i] for i in range(len(contents))], seconds
 
 
-def _score_baseline(loss_config: LossConfig, style_path: Path, iterations: int,
-                    contents: Sequence[torch.Tensor], batches: Sequence[Sequence[int]],
-                    metric: QualityMetric, progress: bool
-                    ) -> tuple[list[ImageErrors], float]:
+def score_baseline(loss_config: LossConfig, style_path: Path, iterations: int,
+                   contents: Sequence[torch.Tensor], batches: Sequence[Sequence[int]],
+                   metric: QualityMetric, progress: bool
+                   ) -> tuple[list[ImageErrors], float]:
     """Errors of the slow baseline's outputs per image, and the seconds spent optimizing.
 
     Each batch is optimized jointly (see fastnst.optim.gatys.stylize_slow); the metric's VGG
@@ -147,8 +159,10 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     where SUMMARY = means of ERRORS over the images + "seconds" (wall time of stylizing all
     images, s, the first batch's warm-up included), ERRORS = {"style_error", "content_error",
     "style_error_per_layer": {layer: error}}, and fast_over_baseline divides the fast means by
-    the baseline's.
+    the baseline's. With config.video, the report of `evaluate_video` instead.
     """
+    if config.video is not None:
+        return evaluate_video(config, progress)
     device = resolve_device(config.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # a few image sizes, hundreds of passes each
@@ -160,18 +174,19 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     batches = size_batches([(c.shape[-2], c.shape[-1]) for c in contents], config.batch_size)
     metric = QualityMetric(load_tensor(style_path, config.max_pixels, METRIC_STYLE_SIZE), device)
 
-    fast, fast_seconds = _score_fast(net, contents, batches, metric)
-    summary = _summary(fast, fast_seconds)
+    fast, fast_seconds = score_fast(net, contents, batches, metric)
+    summary = summarize_errors(fast, fast_seconds)
     slow: list[ImageErrors | None] = [None] * len(contents)
     baseline: dict[str, Any] | None = None
     ratio: dict[str, float] | None = None
     if config.baseline_iters:
         loss_config, loss_source = training_loss_config(meta)
-        slow_errors, slow_seconds = _score_baseline(
+        slow_errors, slow_seconds = score_baseline(
             dataclasses.replace(loss_config, max_pixels=config.max_pixels), style_path,
             config.baseline_iters, contents, batches, metric, progress)
         slow = list(slow_errors)
-        baseline = {**_summary(slow_errors, slow_seconds), "iterations": config.baseline_iters,
+        baseline = {**summarize_errors(slow_errors, slow_seconds),
+                    "iterations": config.baseline_iters,
                     "optimizer": BASELINE_OPTIMIZER, "init": BASELINE_INIT,
                     "loss": config_to_dict(loss_config), "loss_source": loss_source}
         ratio = {key: summary[key] / baseline[key] for key in ("style_error", "content_error")}
@@ -186,9 +201,7 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
         "max_size": config.max_size,
         "batch_size": config.batch_size,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "metric": {"vgg_weights": METRIC_VGG_WEIGHTS, "pooling": METRIC_POOLING,
-                   "style_layers": list(METRIC_STYLE_LAYERS),
-                   "content_layer": METRIC_CONTENT_LAYER, "style_size": METRIC_STYLE_SIZE},
+        "metric": _metric_settings(),
         "fast": summary,
         "baseline": baseline,
         "fast_over_baseline": ratio,
@@ -202,8 +215,165 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     }
 
 
+def _metric_settings() -> dict[str, Any]:
+    return {"vgg_weights": METRIC_VGG_WEIGHTS, "pooling": METRIC_POOLING,
+            "style_layers": list(METRIC_STYLE_LAYERS), "content_layer": METRIC_CONTENT_LAYER,
+            "style_size": METRIC_STYLE_SIZE}
+
+
+# The two ways fastnst-eval --video stylizes the clip, by report key.
+VIDEO_MODES = ("per_frame", "temporal")
+
+
+def evaluate_video(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
+    """Score the model's flicker on the clip config.video, frame by frame and with --temporal.
+
+    Frames stream in batches of config.batch_size, so memory does not grow with the clip's
+    length; --temporal filters the frame-by-frame outputs (TemporalFilter). Needs PyAV and
+    OpenCV. Returns the report, plain data for JSON: {"fastnst_version", "model",
+    "model_style", "style", "video", "frames", "width", "height", "max_size", "batch_size",
+    "device", "flow": "opencv farneback" (the metric's), "temporal_settings": {"weight",
+    "mask_alpha", "flow", "flow_max_size"} (the filter's), "metric": {...as in `evaluate`},
+    "input": {"frame_change", "frame_change_flow"}, "per_frame": VIDEO, "temporal": VIDEO,
+    "temporal_over_per_frame": {"temporal_error", "temporal_error_flow", "style_error",
+    "content_error"}}, where VIDEO = {"frame_change", "frame_change_flow", "temporal_error",
+    "temporal_error_flow", "style_error", "content_error", "seconds"}: frame_change is the
+    mean |F_t - F_{t-1}| (pixel values in [0, 1]; _flow: after warping along the input's
+    optical flow, None where no pixel had a consistent flow), temporal_error divides it by
+    the input's (None for a static input), style_error and content_error are means over
+    frames, seconds is the wall time of stylizing (and filtering). Ratios are None where a
+    figure is.
+    """
+    device = resolve_device(config.device)
+    assert config.video is not None
+    from fastnst.inference.video import read_frames  # needs PyAV, an optional extra
+
+    cv2 = import_cv2("fastnst-eval --video")
+
+    model_path = resolve_model(config.model)
+    net, meta = load_model(model_path)
+    style_path = _find_style(config.style, meta, model_path)
+    metric = QualityMetric(load_tensor(style_path, config.max_pixels, METRIC_STYLE_SIZE), device)
+    stylizer = Stylizer(net, device=str(device))
+    smoother = TemporalFilter()
+    meters = {name: ChangeMeter() for name in ("input", *VIDEO_MODES)}
+    errors: dict[str, list[ImageErrors]] = {name: [] for name in VIDEO_MODES}
+    seconds = dict.fromkeys(VIDEO_MODES, 0.0)
+    frames = read_frames(config.video, config.max_size, config.max_pixels)
+    shape: tuple[int, ...] = ()
+    with tqdm(desc="frames", unit="frame", disable=not progress) as bar:
+        for batch in _frame_batches(frames, config.batch_size):  # (B, 3, H, W)
+            shape = tuple(batch.shape)
+            started = time.perf_counter()
+            plain = stylizer.stylize_tensor(batch)
+            seconds["per_frame"] += time.perf_counter() - started
+            steady = torch.stack([smoother(frame, out) for frame, out in zip(batch, plain,
+                                                                              strict=True)])
+            seconds["temporal"] += time.perf_counter() - started
+            outputs = {"per_frame": plain, "temporal": steady}
+            for name in VIDEO_MODES:
+                errors[name] += metric(outputs[name], batch)
+            for index, frame in enumerate(batch):
+                before = meters["input"].previous
+                flow = (input_flow(before, frame, cv2) if before is not None
+                        and before.shape == frame.shape else None)
+                meters["input"].add(frame, flow, cv2)
+                for name in VIDEO_MODES:
+                    meters[name].add(outputs[name][index], flow, cv2)
+            bar.update(len(batch))
+    count = len(errors["per_frame"])
+    if count < 2:
+        raise FastNSTError(f"{config.video}: a temporal error needs at least 2 frames, "
+                           f"found {count}")
+
+    source = meters["input"]
+    results = {}
+    for name in VIDEO_MODES:
+        meter = meters[name]
+        results[name] = {
+            "frame_change": meter.change, "frame_change_flow": meter.warped_change,
+            "temporal_error": temporal_error(meter.change, source.change),
+            "temporal_error_flow": temporal_error(meter.warped_change, source.warped_change),
+            "style_error": sum(e.style for e in errors[name]) / count,
+            "content_error": sum(e.content for e in errors[name]) / count,
+            "seconds": round(seconds[name], 3),
+        }
+
+    def ratio(key: str) -> float | None:
+        steady, plain_value = results["temporal"][key], results["per_frame"][key]
+        return steady / plain_value if steady is not None and plain_value else None
+
+    return {
+        "fastnst_version": __version__,
+        "model": str(model_path),
+        "model_style": meta.get("style"),
+        "style": str(style_path),
+        "video": config.video,
+        "frames": count,
+        "width": shape[-1],
+        "height": shape[-2],
+        "max_size": config.max_size,
+        "batch_size": config.batch_size,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "flow": "opencv farneback",
+        "temporal_settings": {"weight": DEFAULT_WEIGHT, "mask_alpha": MASK_ALPHA,
+                              "flow": "opencv dis medium", "flow_max_size": FLOW_MAX_SIZE},
+        "metric": _metric_settings(),
+        "input": {"frame_change": source.change, "frame_change_flow": source.warped_change},
+        **results,
+        "temporal_over_per_frame": {key: ratio(key) for key in (
+            "temporal_error", "temporal_error_flow", "style_error", "content_error")},
+    }
+
+
+def _frame_batches(frames: Iterator[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
+    """(3, H, W) frames -> (B, 3, H, W) batches of consecutive same-sized frames."""
+    batch: list[torch.Tensor] = []
+    for frame in frames:
+        if batch and (len(batch) == batch_size or frame.shape != batch[0].shape):
+            yield torch.stack(batch)
+            batch = []
+        batch.append(frame)
+    if batch:
+        yield torch.stack(batch)
+
+
+def _cell(value: float | None, width: int, digits: int = 3) -> str:
+    return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+
+
+def format_video_summary(report: dict[str, Any]) -> str:
+    """A few lines for the terminal: flicker and style error, frame by frame vs --temporal."""
+    lines = [
+        f"{report['frames']} frames {report['width']}x{report['height']} from {report['video']}"
+        f", style {report['style']}, on {report['device']}",
+        "change: mean |F_t - F_t-1| (pixels in [0, 1]); temporal error: change / the input's;",
+        "(flow): after warping F_t-1 along the input's optical flow (OpenCV Farneback)",
+        f"{'':15}{'change':>9}{'temporal err':>14}{'change (flow)':>15}{'t. err (flow)':>15}"
+        f"{'style error':>13}{'content err':>13}",
+    ]
+    source = report["input"]
+    lines.append(f"{'input':15}{_cell(source['frame_change'], 9, 4)}{_cell(1.0, 14)}"
+                 f"{_cell(source['frame_change_flow'], 15, 4)}"
+                 f"{_cell(1.0 if source['frame_change_flow'] is not None else None, 15)}")
+    for name, label in (("per_frame", "--no-temporal"), ("temporal", "--temporal")):
+        row = report[name]
+        lines.append(f"{label:15}{_cell(row['frame_change'], 9, 4)}"
+                     f"{_cell(row['temporal_error'], 14)}{_cell(row['frame_change_flow'], 15, 4)}"
+                     f"{_cell(row['temporal_error_flow'], 15)}{_cell(row['style_error'], 13, 4)}"
+                     f"{_cell(row['content_error'], 13, 4)}")
+    ratio = report["temporal_over_per_frame"]
+    lines.append(f"{'with / without':15}{'':9}{_cell(ratio['temporal_error'], 14)}{'':15}"
+                 f"{_cell(ratio['temporal_error_flow'], 15)}{_cell(ratio['style_error'], 13)}"
+                 f"{_cell(ratio['content_error'], 13)}")
+    return "\n".join(lines)
+
+
 def format_summary(report: dict[str, Any]) -> str:
-    """A few lines for the terminal: mean errors and seconds, fast vs baseline."""
+    """A few lines for the terminal: mean errors and seconds, fast vs baseline (or the video
+    report's, see format_video_summary)."""
+    if "video" in report:
+        return format_video_summary(report)
     lines = [
         f"{report['num_images']} images from {report['content']} (long side <= "
         f"{report['max_size'] or 'any'} px), style {report['style']}, on {report['device']}",

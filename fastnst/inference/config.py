@@ -13,6 +13,8 @@ from fastnst.core.options import MODEL_HELP, device_option, max_pixels_option
 DEFAULT_STATS_MAX_PIXELS = 4_000_000
 _SPEED = "speed and memory"
 _CONTROLS = "controls"
+# --smooth-method: fastnst.inference.smoothing ("auto" picks by image size there).
+SMOOTH_METHODS = ("auto", "matting", "guided")
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,17 @@ class StylizeConfig:
     preserve_colors: bool = option(False, "keep the photo's colours: take only the luminance "
                                    "(Y of YCbCr, BT.601) of the stylized image",
                                    group=_CONTROLS)
-    temporal: bool = option(False, "videos: share instance-norm statistics over a window of "
-                            "frames to reduce flicker", negatable=True, group=_CONTROLS)
+    temporal: bool = option(False, "videos: blend each stylized frame with the previous one, "
+                            "warped along the optical flow (OpenCV), where they match; reduces "
+                            "flicker", negatable=True, group=_CONTROLS)
+    smooth: bool = option(False, "photorealistic smoothing of each stylized image along the "
+                          "photo's edges (FastPhotoStyle, Li et al. 2018), so even an artistic "
+                          "model's output keeps the photo's structure; images, not videos",
+                          group=_CONTROLS)
+    smooth_method: str = option("auto", "with --smooth: matting (the closed form, a sparse "
+                                "solve: ~6 s of CPU time at 700x525), guided (guided-filter "
+                                "approximation: ~2 s at 2048x1536) or auto (matting up to "
+                                "0.5 MP)", choices=SMOOTH_METHODS, group=_CONTROLS)
     backend: str = option("auto", "torch, or onnx (onnxruntime on the CPU, fp32; a .onnx "
                           "file or a checkpoint exported in memory); auto: onnx for a .onnx "
                           "model, else torch", choices=("auto", "torch", "onnx"), group=_SPEED)

@@ -4,7 +4,9 @@ Frames are decoded, stylized in batches and encoded as H.264 (libx264; MPEG-4 Pa
 FFmpeg lacks libx264) with the source's timestamps, so the frame rate and audio sync are
 kept. The first audio stream is copied unchanged when the output container can hold its
 codec, else re-encoded to AAC; other streams (subtitles, data) are dropped. The output is
-written to a temporary file and renamed into place only when complete.
+written to a temporary file and renamed into place only when complete. With `temporal`, each
+stylized frame is blended with the previous one along the optical flow, which reduces flicker
+(fastnst.inference.temporal).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm import tqdm
 
 from fastnst.core.errors import FastNSTError
 from fastnst.core.images import atomic_output, resize_long_side, to_pil, to_tensor
 from fastnst.inference.stylizer import BaseStylizer
+from fastnst.inference.temporal import TemporalFilter
 
 # Inputs with these suffixes are treated as videos by fastnst-stylize.
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
@@ -71,48 +75,84 @@ def _video_encoder(av: Any) -> str:
         return "mpeg4"
 
 
-def stylize_video(stylizer: BaseStylizer, source: str | Path, target: str | Path,
-                  batch_size: int = 4, max_size: int | None = None,
-                  max_pixels: int | None = None, progress: bool = True) -> VideoReport:
-    """Stylize every frame of the video `source` into `target` (.mp4, .m4v, .mov or .mkv).
-
-    batch_size: frames per forward pass. max_size: downscale frames so the long side is at
-    most this many px first. max_pixels: refuse frames with more pixels. Raises FastNSTError
-    for an unreadable source, one without a video stream, or an unsupported target suffix;
-    no output file is left behind on failure.
-    """
-    av = _import_av()
-    source, target = Path(source), Path(target)
-    if target.suffix.lower() not in OUTPUT_FORMATS:
-        raise FastNSTError(f"{target}: video output must end in "
-                           f"{', '.join(OUTPUT_FORMATS)}")
+def _open_video(av: Any, source: Path) -> Any:
+    """An open PyAV container of `source` with at least one video stream."""
     if not source.is_file():
         raise FastNSTError(f"no such file: {source}")
     try:
         container = av.open(str(source))
     except av.FFmpegError as err:
         raise FastNSTError(f"{source}: cannot read video ({err.strerror or err})") from None
-    with container:
-        if not container.streams.video:
-            raise FastNSTError(f"{source}: no video stream")
+    if not container.streams.video:
+        container.close()
+        raise FastNSTError(f"{source}: no video stream")
+    return container
+
+
+def _check_size(width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise FastNSTError(f"{width}x{height} frames are over the limit of "
+                           f"{max_pixels / 1e6:.0f} MP (raise it with --max-pixels)")
+
+
+def read_frames(source: str | Path, max_size: int | None = None,
+                max_pixels: int | None = None) -> Iterator[torch.Tensor]:
+    """Decode the first video stream of `source` frame by frame, in display order.
+
+    Yields (3, H, W) float32 frames in [0, 1], downscaled so the long side is at most
+    `max_size` px (None: as stored). Raises FastNSTError for a missing or unreadable file, one
+    without a video stream, frames over `max_pixels` pixels, or a decoding failure.
+    """
+    av = _import_av()
+    source = Path(source)
+    with _open_video(av, source) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        _check_size(stream.codec_context.width, stream.codec_context.height, max_pixels)
+        try:
+            for frame in container.decode(stream):
+                yield to_tensor(resize_long_side(frame.to_image(), max_size))
+        except av.FFmpegError as err:
+            raise FastNSTError(f"{source}: video decoding failed ({err})") from None
+
+
+def stylize_video(stylizer: BaseStylizer, source: str | Path, target: str | Path,
+                  batch_size: int = 4, max_size: int | None = None,
+                  max_pixels: int | None = None, progress: bool = True,
+                  temporal: bool = False) -> VideoReport:
+    """Stylize every frame of the video `source` into `target` (.mp4, .m4v, .mov or .mkv).
+
+    batch_size: frames per forward pass. max_size: downscale frames so the long side is at
+    most this many px first. max_pixels: refuse frames with more pixels. temporal: blend
+    each stylized frame with the previous one along the optical flow to reduce flicker
+    (TemporalFilter; needs OpenCV). Raises FastNSTError for an unreadable source, one without
+    a video stream, an unsupported target suffix, or temporal without OpenCV; no output file
+    is left behind on failure.
+    """
+    av = _import_av()
+    source, target = Path(source), Path(target)
+    if target.suffix.lower() not in OUTPUT_FORMATS:
+        raise FastNSTError(f"{target}: video output must end in "
+                           f"{', '.join(OUTPUT_FORMATS)}")
+    smoother = TemporalFilter() if temporal else None
+    with _open_video(av, source) as container:
         try:
             with atomic_output(target) as tmp:
                 return _transcode(av, stylizer, container, tmp, OUTPUT_FORMATS[
-                    target.suffix.lower()], batch_size, max_size, max_pixels, progress)
+                    target.suffix.lower()], batch_size, max_size, max_pixels, progress,
+                    smoother)
         except av.FFmpegError as err:
             raise FastNSTError(f"{source}: video processing failed ({err})") from None
 
 
 def _transcode(av: Any, stylizer: BaseStylizer, container: Any, tmp: Path, muxer: str,
                batch_size: int, max_size: int | None, max_pixels: int | None,
-               progress: bool) -> VideoReport:
+               progress: bool, smoother: TemporalFilter | None) -> VideoReport:
     video_in = container.streams.video[0]
     video_in.thread_type = "AUTO"  # decode with frame threads
     audio_in = container.streams.audio[0] if container.streams.audio else None
     width, height = video_in.codec_context.width, video_in.codec_context.height
-    if max_pixels is not None and width * height > max_pixels:
-        raise FastNSTError(f"{width}x{height} frames are over the limit of "
-                           f"{max_pixels / 1e6:.0f} MP (raise it with --max-pixels)")
+    _check_size(width, height, max_pixels)
     if max_size is not None and max(width, height) > max_size:
         scale = max_size / max(width, height)
         width, height = max(1, round(width * scale)), max(1, round(height * scale))
@@ -140,6 +180,7 @@ def _transcode(av: Any, stylizer: BaseStylizer, container: Any, tmp: Path, muxer
                 audio = "re-encoded"
 
         timestamps: deque[tuple[int | None, Fraction | None]] = deque()
+        pending: deque[torch.Tensor] = deque()  # input frames awaiting the smoother
 
         def frames() -> Iterator[Any]:
             streams = [video_in] if audio_in is None else [video_in, audio_in]
@@ -147,8 +188,10 @@ def _transcode(av: Any, stylizer: BaseStylizer, container: Any, tmp: Path, muxer
                 if packet.stream is video_in:
                     for frame in packet.decode():
                         timestamps.append((frame.pts, frame.time_base))
-                        image = resize_long_side(frame.to_image(), max_size)
-                        yield to_tensor(image)
+                        image = to_tensor(resize_long_side(frame.to_image(), max_size))
+                        if smoother is not None:
+                            pending.append(image)
+                        yield image
                 elif audio == "copied":
                     if packet.dts is not None:  # the demuxer's final flush packet has none
                         packet.stream = audio_out
@@ -163,6 +206,8 @@ def _transcode(av: Any, stylizer: BaseStylizer, container: Any, tmp: Path, muxer
         total = video_in.frames or None
         for stylized in tqdm(stylizer.stylize_batches(frames(), batch_size), total=total,
                              unit="frame", disable=not progress, leave=False):
+            if smoother is not None:
+                stylized = smoother(pending.popleft(), stylized)
             frame = av.VideoFrame.from_image(to_pil(stylized))
             pts, time_base = timestamps.popleft()
             if pts is None:  # containers without timestamps (raw streams): one per frame

@@ -1,4 +1,5 @@
-"""Training callbacks: throughput, stylized sample images, atomic checkpoint files."""
+"""Training callbacks: throughput, stylized sample images, the quality report, atomic
+checkpoint files."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from fastnst.core.images import atomic_output
+from fastnst.evaluation.quality import HeldOutPhotos
 
 
 class Throughput(L.Callback):
@@ -72,6 +74,48 @@ class SampleImages(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._log(trainer, pl_module)
+
+
+class QualityReport(L.Callback):
+    """Scores the transform net with fastnst-eval's metric on held-out photos (rank 0 only).
+
+    Every `every` steps (None: never) and at the end of training, logs "eval/style" and
+    "eval/content" (dimensionless, see fastnst.evaluation.metrics) and keeps the last result
+    in `last` (score's dict + "step") and the photos and metric in `held_out` for the caller.
+    data: folder or file of photos, scored at long side `size` px; style: the style image.
+    """
+
+    def __init__(self, data: str | Path, style: str | Path, size: int, every: int | None,
+                 max_pixels: int) -> None:
+        self.data, self.style, self.size = data, style, size
+        self.every = every
+        self.max_pixels = max_pixels
+        self.held_out: HeldOutPhotos | None = None
+        self.last: dict[str, Any] | None = None
+
+    def score(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Score and log the net at the trainer's step, unless done at this step already."""
+        step = trainer.global_step
+        if not trainer.is_global_zero or (self.last is not None and self.last["step"] == step):
+            return
+        if self.held_out is None:  # loaded once, on the device the net trains on
+            self.held_out = HeldOutPhotos(self.data, self.style, self.size, self.max_pixels,
+                                          pl_module.device)
+        result = self.held_out.score(pl_module.transformer)
+        self.last = {**result, "step": step}
+        if trainer.logger is not None:
+            # Logged through the logger, not pl_module.log: Lightning forbids log() in
+            # on_train_end, and these are one value per call, not a step's mean.
+            trainer.logger.log_metrics({"eval/style": result["style_error"],
+                                        "eval/content": result["content_error"]}, step)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.every is not None and trainer.global_step % self.every == 0:
+            self.score(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.score(trainer, pl_module)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -19,8 +19,16 @@ from fastnst.core.assets import CONTENT_DIR
 from fastnst.core.config import config_to_dict, load_config, save_config
 from fastnst.core.errors import FastNSTError, first_line
 from fastnst.core.files import check_writable_dir, parent_dir
+from fastnst.core.images import list_images
+from fastnst.evaluation.evaluate import training_loss_config
+from fastnst.evaluation.quality import format_quality
 from fastnst.models.checkpoint import file_sha256, save_model
-from fastnst.training.callbacks import AtomicCheckpointIO, SampleImages, Throughput
+from fastnst.training.callbacks import (
+    AtomicCheckpointIO,
+    QualityReport,
+    SampleImages,
+    Throughput,
+)
 from fastnst.training.config import TrainConfig
 from fastnst.training.datamodule import PhotoDataModule, run_seed
 from fastnst.training.module import StyleTransferModule
@@ -110,7 +118,10 @@ def checkpoint_step(path: Path) -> int:
 def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
     """Run training as configured; returns the slim checkpoint path.
 
-    callbacks: Lightning callbacks added to fastnst's own (checkpoints, throughput, samples).
+    callbacks: Lightning callbacks added to fastnst's own (checkpoints, throughput, samples,
+    quality report). The slim checkpoint's meta["eval"] is the quality report at the end
+    (fastnst.evaluation.quality.HeldOutPhotos.block), scored on the float32 net (--half
+    stores rounded weights).
     """
     quiet_lightning()
     run_dir = Path(config.runs_dir) / config.run_name
@@ -126,6 +137,10 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
     samples = load_samples([config.val_data or CONTENT_DIR], config.image_size,
                            config.val_images, config.max_pixels)
     style_name, style_sha256 = Path(config.style).stem, file_sha256(config.style)
+    eval_data = config.eval_data or str(CONTENT_DIR)
+    list_images([eval_data])  # no held-out photos: say so now, not after training
+    quality = QualityReport(eval_data, config.style, config.eval_size, config.eval_every,
+                            config.max_pixels)
     module = StyleTransferModule(config, {"config": config_to_dict(config),
                                           "style_name": style_name,
                                           "style_sha256": style_sha256})
@@ -150,6 +165,7 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
                             every_n_train_steps=config.checkpoint_every),
             Throughput(config.log_every),
             SampleImages(samples, config.image_every),
+            quality,
             *callbacks,
         ],
         plugins=[AtomicCheckpointIO()],
@@ -159,20 +175,37 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
     )
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if config.resume else None)
+    train_seconds = round(time.perf_counter() - started, 1)  # the baseline below not included
     trainer.save_checkpoint(last, weights_only=False)  # full state, for --resume
     if trainer.is_global_zero:
+        quality.score(trainer, module)  # a no-op unless fit ran no steps (e.g. resumed at the end)
+        report = _quality_block(config, quality)
         output.parent.mkdir(parents=True, exist_ok=True)
         save_model(module.transformer, output, half=config.half, meta={
             "style": style_name,
             "style_sha256": style_sha256,
             "steps": trainer.global_step,
             "images_seen": module.images_seen,
-            "train_seconds": round(time.perf_counter() - started, 1),
+            "train_seconds": train_seconds,
             "skipped_images": module.skipped_images,
             "config": config_to_dict(config),
+            "eval": report,
         })
+        print(format_quality(report))
         print(f"model: {output}\nTensorBoard: tensorboard --logdir {config.runs_dir}  "
               f"(run folder {run_dir})")
         if module.skipped_images:
             print(f"skipped {module.skipped_images} unreadable training images")
     return output
+
+
+def _quality_block(config: TrainConfig, quality: QualityReport) -> dict[str, Any]:
+    """meta["eval"]: the callback's last score, and the slow baseline's on the same photos
+    with the run's own loss settings when --eval-baseline-iters is given."""
+    if quality.held_out is None or quality.last is None:
+        raise RuntimeError("QualityReport did not score the model at the end of training")
+    baseline = None
+    if config.eval_baseline_iters:
+        loss, _ = training_loss_config({"config": config_to_dict(config)})
+        baseline = quality.held_out.score_baseline(loss, config.eval_baseline_iters)
+    return quality.held_out.block(quality.last, quality.last["step"], baseline)
