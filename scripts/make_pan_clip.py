@@ -1,7 +1,9 @@
 """A synthetic camera move over a real photo: a slow pan with a zoom, written as H.264."""
 import sys
+
 import av
 from PIL import Image
+
 
 def make_pan(photo, target, frames=48, size=(320, 240), rate=24, start=0.85, end=0.7):
     image = Image.open(photo).convert("RGB")

@@ -93,20 +93,29 @@ def stylize(config: StylizeConfig) -> int:
     """Stylize every input; returns the exit code (2 if any input failed)."""
     from fastnst.core.memory import keep_freed_memory
     from fastnst.inference.backends import load_stylizer
+    from fastnst.inference.smoothing import resolve_method, smooth_image
     from fastnst.inference.video import stylize_video
     from fastnst.models.checkpoint import resolve_model
 
+    if config.smooth:
+        videos = [raw for raw in config.inputs if is_video(Path(raw))]
+        if videos:
+            raise FastNSTError(f"--smooth works on images, not videos ({videos[0]})")
     pairs = plan_outputs(config.inputs, config.output)
     stylizer = load_stylizer(resolve_model(config.model), config.backend, config.device,
                              config.precision, tile=config.tile, compile=config.compile,
-                             stats_max_pixels=config.stats_max_pixels)
+                             stats_max_pixels=config.stats_max_pixels,
+                             strength=config.strength, preserve_colors=config.preserve_colors)
+    if config.strength != 1.0:
+        print(f"strength {config.strength:g}: {stylizer.strength_mode}")
     keep_freed_memory()  # reuse activation memory between images, tiles and frames
     failures = 0
     for source, target in pairs:
         try:
             if is_video(source):
                 report = stylize_video(stylizer, source, target, config.batch_size,
-                                       config.max_size, config.max_pixels)
+                                       config.max_size, config.max_pixels,
+                                       temporal=config.temporal)
                 print(f"{target}  ({report.frames} frames, {report.width}x{report.height}, "
                       f"{report.frames_per_s:.2f} frames/s, audio {report.audio})")
                 continue
@@ -116,9 +125,15 @@ def stylize(config: StylizeConfig) -> int:
             failures += 1
             continue
         started = time.perf_counter()
-        save_image(stylizer(image), target, config.quality)
+        stylized = stylizer(image)
+        smoothed = ""
+        if config.smooth:  # on the whole image, after tiling
+            method = resolve_method(config.smooth_method, image.width * image.height)
+            stylized = smooth_image(stylized, image, method)
+            smoothed = f", smoothed: {method}"
+        save_image(stylized, target, config.quality)
         print(f"{target}  ({image.width}x{image.height}, "
-              f"{time.perf_counter() - started:.2f} s)")
+              f"{time.perf_counter() - started:.2f} s{smoothed})")
     return 2 if failures else 0
 
 

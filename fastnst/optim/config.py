@@ -1,13 +1,17 @@
-"""Settings of `fastnst-slow`, the Gatys et al. pixel optimisation."""
+"""Settings of `fastnst-slow`, the Gatys et al. pixel optimisation, and of `fastnst-invert`,
+feature inversion with the same optimiser."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from fastnst.core.config import check_choices, option
 from fastnst.core.errors import FastNSTError
-from fastnst.core.options import device_option
+from fastnst.core.options import device_option, max_pixels_option
 from fastnst.losses.config import LossConfig
+from fastnst.nets import layer_names
 
 
 @dataclass(frozen=True)
@@ -37,3 +41,85 @@ class SlowConfig(LossConfig):
             raise FastNSTError("--iterations must be >= 1")
         if self.image_size is not None and self.image_size < 16:
             raise FastNSTError("--image-size must be at least 16 px")
+
+
+def declared(cls: type[Any], name: str) -> Any:
+    """Field `name` of config class `cls`, declared again for another config with the same
+    default, help, flags and choices (so they are written once, in `cls`)."""
+    field = cls.__dataclass_fields__[name]
+    return dataclasses.field(default=field.default, metadata=field.metadata)
+
+
+# The layers `fastnst-invert` rebuilds the photo from by default: one per block, shallow to
+# deep. VGG: the first conv of each block, as Gatys et al. 2015 (texture synthesis, fig. 2)
+# and Mahendran & Vedaldi 2015 show them. SqueezeNet 1.1: conv1, then the first fire module
+# after each pooling (fire2, fire4, fire6) and fire8, the last one before the classifier's.
+INVERT_LAYERS: dict[str, tuple[str, ...]] = {
+    "vgg19": ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+    "vgg16": ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+    "squeezenet": ("conv1", "fire2", "fire4", "fire6", "fire8"),
+}
+INVERT_MODES = ("content", "style")
+
+
+@dataclass(frozen=True)
+class InvertConfig:
+    """Everything `fastnst-invert` needs; the loss network and optimiser options are those of
+    `fastnst-slow` (declared once, in LossConfig and SlowConfig)."""
+
+    image: str = option("", "photo to rebuild (required)", metavar="PHOTO")
+    output: str = option("", "the labelled grid, .png or .jpg (required); each layer's image "
+                         "goes beside it as OUT_STEM.MODE.LAYER.png", flags=("-o", "--output"),
+                         metavar="OUT")
+    layers: tuple[str, ...] | None = option(
+        None, "layers to rebuild from, run in network order (default: one per block; VGG "
+        "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1, SqueezeNet conv1,fire2,fire4,fire6,fire8)",
+        metavar="L1,L2,...")
+    mode: str = option("content", "content: match one layer's features (Mahendran & Vedaldi "
+                       "2015); style: for each layer, match the Gram matrices of the given "
+                       "layers up to it (texture synthesis, Gatys et al. 2015)",
+                       choices=INVERT_MODES)
+    image_size: int | None = option(256, "resize the photo's long side to PX (0 keeps it)",
+                                    metavar="PX", zero_is_none=True)
+    # Our measurement (chicago.jpg, caffe VGG19, 128 px, 150 evaluations): without the prior,
+    # conv1_1 keeps the start's noise in the frequencies its filters hardly see (22 dB at
+    # 64 px vs 36 dB with it); 1 smooths conv5_1's colour noise for 1 dB less at conv3_1 than
+    # 0.1, while 10 blurs conv3_1 (19 dB against 26).
+    tv_weight: float = option(1.0, "total-variation prior weight (the feature or Gram error is "
+                              "relative: about 1 at the start)", metavar="W")
+    optimizer: str = declared(SlowConfig, "optimizer")
+    iterations: int = declared(SlowConfig, "iterations")
+    lr: float = declared(SlowConfig, "lr")
+    device: str = declared(SlowConfig, "device")
+    seed: int = declared(SlowConfig, "seed")
+    loss_net: str = declared(LossConfig, "loss_net")
+    vgg_weights: str = declared(LossConfig, "vgg_weights")
+    pooling: str = declared(LossConfig, "pooling")
+    max_pixels: int = max_pixels_option()
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        for name, flag in (("image", "--image"), ("output", "-o/--output")):
+            if not getattr(self, name):
+                raise FastNSTError(f"{flag} is required")
+        if self.iterations < 1:
+            raise FastNSTError("--iterations must be >= 1")
+        if self.image_size is not None and self.image_size < 16:
+            raise FastNSTError("--image-size must be at least 16 px")
+        if self.tv_weight < 0:
+            raise FastNSTError("--tv-weight must be >= 0")
+        if self.max_pixels < 1:
+            raise FastNSTError("--max-pixels must be >= 1")
+        # LossConfig owns the 'auto' weights rule (and checks the network and pooling).
+        loss = LossConfig(loss_net=self.loss_net, vgg_weights=self.vgg_weights,
+                          pooling=self.pooling)
+        object.__setattr__(self, "vgg_weights", loss.vgg_weights)
+        names = layer_names(self.loss_net)
+        wanted = INVERT_LAYERS[self.loss_net] if self.layers is None else self.layers
+        unknown = [layer for layer in wanted if layer not in names]
+        if unknown:
+            raise FastNSTError(f"--layers: unknown {self.loss_net} layer(s) {', '.join(unknown)}"
+                               f"; valid names: {', '.join(names)}")
+        if not wanted:
+            raise FastNSTError("--layers needs at least one layer")
+        object.__setattr__(self, "layers", tuple(sorted(set(wanted), key=names.index)))

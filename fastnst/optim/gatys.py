@@ -17,8 +17,9 @@ from fastnst.optim.config import SlowConfig
 
 
 def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str = "lbfgs",
-                 init: str = "content", iterations: int = 300, lr: float = 1.0,
-                 progress: bool = True) -> tuple[torch.Tensor, LossTerms]:
+                 init: str | torch.Tensor = "content", iterations: int = 300, lr: float = 1.0,
+                 progress: bool = True,
+                 desc: str = "slow stylize") -> tuple[torch.Tensor, LossTerms]:
     """Optimize images so their features match `content` and the loss's style.
 
     content: (N, 3, H, W) in [0, 1] on the loss's device. The pixels themselves are optimized
@@ -28,13 +29,17 @@ def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str 
     gradient it would get alone; but one optimizer runs jointly over the batch (for L-BFGS: one
     step length per line search and one curvature history for all N images), so the results are
     not those of optimizing each image on its own. Batching is for GPU throughput.
-    The progress bar shows every loss term by name.
+    init: "content", "noise", or a starting image shaped like content (e.g. a coarser
+    result, upsampled). The progress bar, titled `desc`, shows every loss term by name.
     Returns (images (N, 3, H, W) in [0, 1], final loss terms, each a mean over the N images).
     """
     targets = loss_fn.content_targets(content)
-    start = content if init == "content" else torch.rand_like(content)
+    if isinstance(init, torch.Tensor):
+        start = init.to(content.device).expand_as(content).contiguous()  # L-BFGS views grads
+    else:
+        start = content if init == "content" else torch.rand_like(content)
     image = start.detach().clone().requires_grad_(True)
-    bar = tqdm(total=iterations, desc="slow stylize", unit="it", disable=not progress)
+    bar = tqdm(total=iterations, desc=desc, unit="it", disable=not progress)
     last: list[LossTerms] = []
 
     def closure() -> torch.Tensor:

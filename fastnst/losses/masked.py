@@ -1,0 +1,102 @@
+"""Style loss with Gram matrices per mask region (Luan et al. 2017, eq. 4).
+
+Each region r (sky, buildings, ...) has a soft mask in the content and in the style, resized
+to every layer's size by area averaging (so a region's mass is kept; Luan et al. downsample
+theirs the same way, by 2x2 and 3x3 averages). A region's Gram is that of the features
+multiplied by its mask, normalised by C times the mask's area, and the output's Gram in each
+region is compared with the style's Gram of the same region:
+
+    L_s = sum_l w_l sum_r a_r || G_l,r[O] - G_l,r[S] ||^2 / C_l^2,
+    G_l,r[X] = (F_l[X] M_l,r) (F_l[X] M_l,r)^T / (C_l sum M_l,r),
+
+with a_r the region's share of the content at that layer (Luan et al.'s StyleLossWithSeg:
+"weighted by region size"). A content region with no pixels in the style mask is compared with
+the Gram of the whole style image (Luan et al.'s code would push it to a zero Gram instead).
+With one region covering both images it equals `StyleTerm`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from fastnst.losses.functional import gram_matrix
+from fastnst.losses.perceptual import Features, LossTerm
+
+
+def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Soft masks (R, H, W) in [0, 1] -> (R, h, w) by area averaging (each output pixel is
+    the mean of the input pixels it covers), float32."""
+    if tuple(masks.shape[-2:]) == tuple(size):
+        return masks.float()
+    return F.interpolate(masks[None].float(), size=size, mode="area")[0]
+
+
+def masked_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Gram of features (N, C, h, w) weighted by one mask (h, w) in [0, 1]: (N, C, C) float32,
+    (F M)(F M)^T / (C sum(M)). Equals gram_matrix(features) for a mask of ones."""
+    n, c, h, w = features.shape
+    with torch.autocast(features.device.type, enabled=False):
+        flat = (features.float() * mask.float()).reshape(n, c, h * w)  # (N, C, h*w)
+        area = mask.float().sum().clamp_min(1e-8)
+        return torch.bmm(flat, flat.transpose(1, 2)) / (c * area)
+
+
+class MaskedStyleTerm(LossTerm):
+    """Style term with one Gram per mask region and layer.
+
+    style_features: the style image's features at `layers` ({layer: (1, C, h, w)}).
+    style_masks: (R, Hs, Ws) soft masks of the style image in [0, 1], one per region;
+    content_masks: (R, H, W) of the content (and output) image, region r in the same row of
+    both. A region whose style mask is empty uses the whole style's Gram; one whose content
+    mask is empty contributes nothing. layer_weights: as in StyleTerm (default
+    1 / mean(G_style^2) of the whole style's Gram, so layers count equally).
+    """
+
+    name = "style"
+
+    def __init__(self, style_features: Features, style_masks: torch.Tensor,
+                 content_masks: torch.Tensor, layers: Sequence[str], weight: float,
+                 layer_weights: Sequence[float] | None = None) -> None:
+        super().__init__(weight)
+        if style_masks.dim() != 3 or content_masks.dim() != 3:
+            raise ValueError("masks must be (R, H, W)")
+        if style_masks.shape[0] != content_masks.shape[0]:
+            raise ValueError(f"{style_masks.shape[0]} style masks but "
+                             f"{content_masks.shape[0]} content masks")
+        self.layers = tuple(layers)
+        self.register_buffer("content_masks", content_masks.float(), persistent=False)
+        present = style_masks.flatten(1).sum(1) > 0  # (R,): regions the style has
+        whole = {layer: gram_matrix(style_features[layer]) for layer in self.layers}
+        for index, layer in enumerate(self.layers):
+            features = style_features[layer]
+            masks = resize_masks(style_masks.to(features.device), tuple(features.shape[-2:]))
+            grams = [masked_gram(features, mask)[0] if has else whole[layer][0]
+                     for mask, has in zip(masks, present.tolist(), strict=True)]
+            self.register_buffer(f"grams_{index}", torch.stack(grams), persistent=False)
+        if layer_weights is None:
+            layer_weights = [1.0 / gram.pow(2).mean().clamp_min(1e-12).item()
+                             for gram in whole.values()]
+        self.layer_weights = dict(zip(self.layers, map(float, layer_weights), strict=True))
+
+    def target_grams(self, layer: str) -> torch.Tensor:
+        """(R, C, C) float32 style Grams of every region at `layer`."""
+        return getattr(self, f"grams_{self.layers.index(layer)}")
+
+    def forward(self, output: torch.Tensor, features: Features,
+                targets: Mapping[str, Any]) -> torch.Tensor:
+        losses = []
+        for layer, weight in self.layer_weights.items():
+            feature = features[layer]  # (N, C, h, w)
+            masks = resize_masks(self.content_masks, tuple(feature.shape[-2:]))
+            shares = masks.flatten(1).mean(1)  # (R,) region sizes a_r at this layer
+            grams = self.target_grams(layer)
+            for mask, share, target in zip(masks, shares, grams, strict=True):
+                if share <= 0:
+                    continue
+                gram = masked_gram(feature, mask)
+                losses.append(weight * share * F.mse_loss(gram, target.expand_as(gram)))
+        return torch.stack(losses).sum()

@@ -1,0 +1,6 @@
+"""Thin wrapper: see `fastnst-invert --help`."""
+import sys
+
+from fastnst.cli.invert import main
+
+sys.exit(main())

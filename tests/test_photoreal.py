@@ -1,0 +1,259 @@
+"""Photorealistic style transfer: the masked style term, the coarse-to-fine optimisation and
+`fastnst-photo` (tiny generated photos, a few CPU steps)."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from fastnst.cli.photo import main as photo_main
+from fastnst.core.errors import FastNSTError
+from fastnst.core.images import load_tensor
+from fastnst.losses.functional import gram_matrix
+from fastnst.losses.masked import MaskedStyleTerm, masked_gram
+from fastnst.losses.perceptual import StyleTerm
+from fastnst.optim.photoreal import level_sizes, photo_loss, stylize_photo
+from fastnst.photoreal.config import PhotoConfig
+from fastnst.photoreal.masks import COLOURS, NAMES, read_mask
+from fastnst.photoreal.transfer import linear_map, region_colour_transfer
+from tests.conftest import ASSETS
+
+
+def features(seed: int, shape: tuple[int, ...]) -> torch.Tensor:
+    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
+
+
+LAYERS = ("a", "b")
+
+
+def stand_in(seed: int, size: int) -> dict[str, torch.Tensor]:
+    """Features of a stand-in network: layer a at full size, b at half."""
+    return {"a": features(seed, (1, 4, size, size)),
+            "b": features(seed + 1, (1, 8, size // 2, size // 2))}
+
+
+def test_masked_gram_of_a_half_mask() -> None:
+    ones = torch.ones(1, 2, 4, 4)
+    half = torch.zeros(4, 4)
+    half[:, :2] = 1
+    # (F M)(F M)^T / (C sum M): every entry 8 / (2 * 8)
+    assert masked_gram(ones, half).tolist() == [[[0.5, 0.5], [0.5, 0.5]]]
+    full = features(0, (2, 3, 5, 6))
+    assert torch.allclose(masked_gram(full, torch.ones(5, 6)), gram_matrix(full))
+
+
+def test_one_region_covering_everything_is_the_plain_style_term() -> None:
+    style, output = stand_in(0, 8), stand_in(10, 12)
+    plain = StyleTerm(style, LAYERS, 1.0)
+    masked = MaskedStyleTerm(style, torch.ones(1, 8, 8), torch.ones(1, 12, 12), LAYERS, 1.0)
+    assert masked.layer_weights == pytest.approx(plain.layer_weights)
+    expected = plain(torch.empty(0), output, {}).item()
+    assert masked(torch.empty(0), output, {}).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_regions_have_their_own_grams_weighted_by_size() -> None:
+    style, output = stand_in(0, 8), stand_in(10, 8)
+    top = torch.zeros(8, 8)
+    top[:2] = 1  # a quarter
+    masks = torch.stack([top, 1 - top])
+    term = MaskedStyleTerm(style, masks, masks, LAYERS, 1.0, layer_weights=(1.0, 0.0))
+    grams = term.target_grams("a")
+    assert torch.allclose(grams[0], masked_gram(style["a"], top)[0])
+    assert torch.allclose(grams[1], masked_gram(style["a"], 1 - top)[0])
+    errors = [torch.mean((masked_gram(output["a"], mask)[0] - gram) ** 2)
+              for mask, gram in zip(masks, grams, strict=True)]
+    expected = 0.25 * errors[0] + 0.75 * errors[1]
+    assert term(torch.empty(0), output, {}).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_a_region_missing_in_the_style_uses_the_whole_styles_gram() -> None:
+    style, output = stand_in(0, 8), stand_in(10, 8)
+    content_masks = torch.stack([torch.ones(8, 8), torch.zeros(8, 8)])
+    style_masks = torch.stack([torch.zeros(8, 8), torch.ones(8, 8)])
+    term = MaskedStyleTerm(style, style_masks, content_masks, LAYERS, 1.0)
+    assert torch.allclose(term.target_grams("b")[0], gram_matrix(style["b"])[0])
+    # the content has only region 0, matched with the whole style: the plain style term
+    plain = StyleTerm(style, LAYERS, 1.0)
+    assert term(torch.empty(0), output, {}).item() == pytest.approx(
+        plain(torch.empty(0), output, {}).item(), rel=1e-5)
+
+
+def test_linear_colour_map_sends_one_covariance_onto_the_other() -> None:
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(3, 3, generator=generator, dtype=torch.float64) for _ in range(2))
+    source, target = a @ a.T + 0.1 * torch.eye(3), b @ b.T + 0.1 * torch.eye(3)
+    mapping = linear_map(source, target)
+    assert torch.allclose(mapping @ source @ mapping.T, target, atol=1e-9)
+    assert torch.allclose(mapping, mapping.T, atol=1e-9)  # the symmetric (MK) solution
+
+
+def test_colour_transfer_gives_each_region_the_style_regions_colours() -> None:
+    generator = torch.Generator().manual_seed(0)
+    content = 0.5 + 0.05 * torch.randn(1, 3, 40, 40, generator=generator)
+    style = torch.empty(1, 3, 30, 30)
+    style[:, :, :15] = 0.3 + 0.02 * torch.randn(1, 3, 15, 30, generator=generator)
+    style[:, :, 15:] = torch.tensor([0.7, 0.4, 0.2]).view(1, 3, 1, 1)
+    style[:, 1, 15:] += 0.03 * torch.randn(15, 30, generator=generator)
+    content_masks = torch.zeros(2, 40, 40)
+    content_masks[0, :, :20], content_masks[1, :, 20:] = 1, 1
+    style_masks = torch.zeros(2, 30, 30)
+    style_masks[0, :15], style_masks[1, 15:] = 1, 1
+    result = region_colour_transfer(content, style, content_masks, style_masks)
+    assert result.shape == content.shape
+    inner = {0: result[0, :, :, :15], 1: result[0, :, :, 25:]}  # away from the soft seam
+    assert torch.allclose(inner[0].mean((1, 2)), torch.full((3,), 0.3), atol=0.01)
+    assert torch.allclose(inner[1].mean((1, 2)), torch.tensor([0.7, 0.4, 0.2]), atol=0.01)
+    # a flat style channel gives a nearly flat region (only the covariance floor's spread)
+    assert inner[1][0].std() < 0.015 and inner[1][1].std() > 0.025
+
+
+def test_level_sizes() -> None:
+    assert level_sizes((256, 192), 3) == [(64, 48), (128, 96), (256, 192)]
+    assert level_sizes((100, 70), 1) == [(100, 70)]
+    assert level_sizes((64, 64), 3)[0] == (16, 16)
+    with pytest.raises(FastNSTError, match=r"3 levels, so the coarsest is 15x12 px: under 16"):
+        level_sizes((48, 60), 3)
+
+
+def test_config_defaults_and_mistakes() -> None:
+    config = PhotoConfig(content="c.jpg", style="s.jpg", output="o.png")
+    assert config.content_layers == ("conv4_2",)
+    assert config.style_layers == ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+    squeeze = PhotoConfig(content="c", style="s", output="o.png", loss_net="squeezenet")
+    assert squeeze.content_layers == ("fire2",)
+    for bad, message in (({"content_mask": "m.png"}, "go together"),
+                         ({"auto_masks": 10}, "1 to 9"),
+                         ({"iterations": (0, 5)}, "first"),
+                         ({"iterations": (5, -1)}, ">= 0")):
+        with pytest.raises(FastNSTError, match=message):
+            PhotoConfig(content="c", style="s", output="o.png", **bad)
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[torch.Tensor, torch.Tensor]:
+    content = load_tensor(ASSETS / "content" / "chicago.jpg", 10**8, 64)
+    style = load_tensor(ASSETS / "content" / "amber.jpg", 10**8, 64)
+    return content, style
+
+
+@pytest.fixture(scope="module")
+def network() -> torch.nn.Module:
+    from fastnst.nets import build_loss_network
+
+    return build_loss_network("vgg19", "caffe")
+
+
+def test_stylize_photo_moves_towards_the_style_and_stays_a_photo(pair, network,
+                                                                 one_thread) -> None:
+    content, style = pair
+    content_masks = torch.ones(1, *content.shape[-2:])
+    style_masks = torch.ones(1, *style.shape[-2:])
+    base = dict(content="c", style="s", output="o.png", iterations=(4, 2))
+    results = {}
+    for weight in (0.0, PhotoConfig.affine_weight):
+        config = PhotoConfig(**base, affine_weight=weight)
+        image, terms = stylize_photo(content, style, content_masks, style_masks, network,
+                                     config, progress=False)
+        assert image.shape == content.shape and 0 <= image.min() and image.max() <= 1
+        assert set(terms) == {"content", "style", "affine", "tv", "total"}
+        results[weight] = image
+    judge = photo_loss(network, PhotoConfig(**base), style, content_masks, style_masks)
+    targets = judge.content_targets(content)
+    before = judge(content, targets)
+    after = {weight: judge(image, targets) for weight, image in results.items()}
+    for terms in after.values():
+        assert terms["style"] < 0.8 * before["style"]
+    # the affine term keeps the result locally an affine function of the photo's colours
+    assert after[PhotoConfig.affine_weight]["affine"] < 0.5 * after[0.0]["affine"]
+
+
+def paint(path: Path, size: tuple[int, int], top: str, bottom: str) -> Path:
+    image = Image.new("RGB", size, COLOURS[top])
+    image.paste(COLOURS[bottom], (0, size[1] // 2, size[0], size[1]))
+    image.save(path)
+    return path
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> dict[str, Path]:
+    paths = {"content": tmp_path / "content.jpg", "style": tmp_path / "style.jpg"}
+    Image.open(ASSETS / "content" / "chicago.jpg").resize((64, 48)).save(paths["content"])
+    Image.open(ASSETS / "content" / "amber.jpg").resize((48, 64)).save(paths["style"])
+    paths["content_mask"] = paint(tmp_path / "c.png", (64, 48), "blue", "black")
+    paths["style_mask"] = paint(tmp_path / "s.png", (48, 64), "blue", "black")
+    return paths
+
+
+def run(photos: dict[str, Path], output: Path, *extra: str) -> int:
+    return photo_main(["--content", str(photos["content"]), "--style", str(photos["style"]),
+                       "-o", str(output), "--iterations", "2,0", "--device", "cpu", *extra])
+
+
+def test_cli_with_masks_writes_the_image(photos, tmp_path: Path, capsys, one_thread) -> None:
+    out = tmp_path / "out.png"
+    assert run(photos, out, "--content-mask", str(photos["content_mask"]), "--style-mask",
+               str(photos["style_mask"]), "--init", "content") == 0
+    assert Image.open(out).size == (64, 48)
+    assert "final loss: content" in capsys.readouterr().out
+    assert not (tmp_path / "out-content-mask.png").exists()
+
+
+def test_cli_auto_masks_are_saved_for_reuse(photos, tmp_path: Path, one_thread) -> None:
+    out = tmp_path / "auto.jpg"
+    # working at 32 px: the masks are still saved at the photos' own sizes
+    assert run(photos, out, "--auto-masks", "2", "--save-masks", "--image-size", "32",
+               "--style-size", "32", "--iterations", "2") == 0
+    assert Image.open(out).size == (32, 24)
+    content_mask, style_mask = tmp_path / "auto-content-mask.png", tmp_path / "auto-style-mask.png"
+    assert Image.open(content_mask).size == (64, 48) and Image.open(style_mask).size == (48, 64)
+    labels = read_mask(content_mask, (64, 48), 10**6)
+    assert set(labels.unique().tolist()) <= {NAMES.index("blue"), NAMES.index("green")}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert run(photos, tmp_path / "again.png", "--content-mask", str(content_mask),
+                   "--style-mask", str(style_mask)) == 0
+    assert not [w for w in caught if "resized" in str(w.message)]
+
+
+def test_cli_resizes_a_mask_of_another_size_and_says_so(photos, tmp_path: Path,
+                                                        one_thread) -> None:
+    small = paint(tmp_path / "small.png", (32, 24), "blue", "black")
+    with pytest.warns(UserWarning, match="32x24 px but .*content.jpg is 64x48: the mask is "
+                      "resized with nearest neighbour"):
+        assert run(photos, tmp_path / "out.png", "--content-mask", str(small), "--style-mask",
+                   str(photos["style_mask"])) == 0
+
+
+def unknown_colour(tmp_path: Path) -> list[str]:
+    path = tmp_path / "orange.png"
+    Image.new("RGB", (64, 48), (255, 128, 0)).save(path)
+    return ["--content-mask", str(path), "--style-mask", str(tmp_path / "s.png")]
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    (unknown_colour, r"orange.png: colour \(255, 128, 0\) / #ff8000 is not one of the mask"),
+    (lambda tmp: ["--content-mask", str(paint(tmp / "w.png", (64, 48), "white", "red")),
+                  "--style-mask", str(tmp / "s.png")],
+     r"w.png and .*s.png share no region colour \(content: white, red; style: blue, black\)"),
+    (lambda tmp: ["--content-mask", str(tmp / "c.png")], "go together"),
+    (lambda tmp: ["--affine-max-pixels", "500"],
+     r"matting Laplacian of a 32x24 image \(768 pixels\).*the limit is 500 pixels"),
+    (lambda tmp: ["--iterations", "2,2,2"], "coarsest is 16x12 px"),
+])
+def test_cli_bad_input_is_one_line_and_writes_nothing(photos, tmp_path: Path, capsys, case,
+                                                      message: str) -> None:
+    argv = ["--content", str(photos["content"]), "--style", str(photos["style"]),
+            "-o", str(tmp_path / "out.png"), "--device", "cpu", "--save-masks", *case(tmp_path)]
+    if "--iterations" not in argv:
+        argv += ["--iterations", "2,0"]
+    before = sorted(tmp_path.iterdir())
+    assert photo_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("fastnst-photo: error: ")
+    assert re.search(message, err), err
+    assert sorted(tmp_path.iterdir()) == before
