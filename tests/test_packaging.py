@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from fastnst.cli.docs import COMMANDS as CLI_MODULES
+from fastnst.cli.docs import program
 from tests.conftest import CONTENT, ROOT
 
 pytest.importorskip("setuptools")
 PACKAGE = ROOT / "fastnst"
-COMMANDS = {"fastnst-train": "train", "fastnst-stylize": "stylize", "fastnst-slow": "slow",
-            "fastnst-eval": "eval", "fastnst-sheet": "sheet", "fastnst-export": "export",
-            "fastnst-bench": "bench", "fastnst-prepare-data": "prepare_data"}
+COMMANDS = {program(module): module for module in CLI_MODULES}  # every documented command
 
 
 def package_files(pattern: str) -> set[str]:
