@@ -21,18 +21,17 @@ from fastnst.cli.stylize import main as stylize_main
 from fastnst.core.config import load_config
 from fastnst.core.errors import FastNSTError
 from fastnst.core.images import to_tensor
-from fastnst.evaluation.metrics import QualityMetric
 from fastnst.inference.backends import load_stylizer
 from fastnst.inference.export import STRENGTH_NAME, export_model
 from fastnst.inference.stylizer import Stylizer
 from fastnst.models.checkpoint import load_model, save_model
 from fastnst.models.johnson import ConditionalInstanceNorm2d, TransformerNet
-from tests.conftest import ASSETS, CONTENT, DEBUG_CONFIG, STYLE
+from tests.conftest import ASSETS, CONTENT, DEBUG_CONFIG
+from tests.fixtures.make_strength_fixture import mean_style_errors
 
 # Tiny tensors: one torch thread is as fast, and on a busy machine much faster (conftest).
 pytestmark = pytest.mark.usefixtures("one_thread")
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "strength_conditioned.ckpt"
-STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 @pytest.fixture(scope="module")
@@ -120,19 +119,6 @@ def test_conditional_norm_interpolates_its_parameters():
     assert torch.allclose(out[0, 1], 3.0 * x[0, 1] + 0.5, atol=1e-4)
     per_sample = norm(x.expand(2, 2, 2, 2), torch.tensor([0.0, 1.0]))
     assert torch.allclose(per_sample[1, 1], 6.0 * x[0, 1] - 1.0, atol=1e-3)
-
-
-def mean_style_errors(stylizer: Stylizer, contents: torch.Tensor) -> list[float]:
-    """fastnst-eval's style error, averaged over `contents`, at each of STRENGTHS; the style
-    image at 128 px, its size in training (configs/debug.yaml style_size)."""
-    with Image.open(STYLE) as style:
-        metric = QualityMetric(to_tensor(style.convert("RGB").resize((128, 101)))[None])
-    errors = []
-    for strength in STRENGTHS:
-        outputs = stylizer.with_controls(strength=strength).stylize_tensor(contents)
-        scores = metric(outputs, contents)
-        errors.append(sum(score.style for score in scores) / len(scores))
-    return errors
 
 
 def falls(errors: list[float]) -> bool:
