@@ -22,6 +22,17 @@ def check_writable_dir(folder: Path) -> None:
         raise FastNSTError(f"cannot write to folder {folder}: {err.strerror}") from None
 
 
+def _process_umask() -> int:
+    """The process's file-creation mask. Reading it means setting it, so this runs once, at
+    import (single-threaded): doing it per write would race with threads creating files."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _process_umask()
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
@@ -36,11 +47,9 @@ def atomic_output(path: Path) -> Iterator[Path]:
         raise FastNSTError(f"cannot write {path}: {err.strerror}") from None
     os.close(fd)
     tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
     try:
         yield tmp
-        tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        tmp.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -5,6 +5,7 @@ Tensors here are float32 RGB in [0, 1]: (3, H, W) for one image, (N, 3, H, W) fo
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -50,24 +51,42 @@ def open_image(path: str | Path, max_pixels: int) -> Image.Image:
         raise FastNSTError(f"no such file: {path}")
     if path.stat().st_size == 0:
         raise FastNSTError(f"{path}: cannot read image (empty file, 0 bytes)")
+    with path.open("rb") as fp:
+        return _decode(fp, str(path), max_pixels, "--max-pixels")
+
+
+def decode_image(data: bytes, name: str, max_pixels: int,
+                 limit_hint: str = "--max-pixels") -> Image.Image:
+    """Image bytes (an upload) -> RGB PIL image, upright, exactly as `open_image` reads a file.
+
+    name labels the image in error messages (never used as a path); limit_hint names the
+    setting that raises max_pixels. Raises FastNSTError for empty, non-image, truncated or
+    oversized data (checked from the header before any pixel is decoded).
+    """
+    if not data:
+        raise FastNSTError(f"{name}: cannot read image (empty file, 0 bytes)")
+    return _decode(io.BytesIO(data), name, max_pixels, limit_hint)
+
+
+def _decode(fp: BinaryIO, name: str, max_pixels: int, limit_hint: str) -> Image.Image:
+    """The body of open_image and decode_image: fp positioned at the image's first byte."""
     try:
-        with path.open("rb") as fp:
-            image = _identify(fp, path)
-            width, height = image.size
-            if width * height > max_pixels:
-                raise FastNSTError(
-                    f"{path}: {width}x{height} pixels is over the limit of {max_pixels:,} "
-                    f"pixels (raise it with --max-pixels)")
-            image.seek(0)  # frame 0 of an animation; a no-op for still images
-            image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
+        image = _identify(fp, name)
+        width, height = image.size
+        if width * height > max_pixels:
+            raise FastNSTError(
+                f"{name}: {width}x{height} pixels is over the limit of {max_pixels:,} "
+                f"pixels (raise it with {limit_hint})")
+        image.seek(0)  # frame 0 of an animation; a no-op for still images
+        image.load()
+        return to_rgb(ImageOps.exif_transpose(image))
     except FastNSTError:
         raise
     except _READ_ERRORS as err:
-        raise FastNSTError(f"{path}: cannot read image ({first_line(err)})") from None
+        raise FastNSTError(f"{name}: cannot read image ({first_line(err)})") from None
 
 
-def _identify(fp: BinaryIO, path: Path) -> ImageFile.ImageFile:
+def _identify(fp: BinaryIO, name: str) -> ImageFile.ImageFile:
     """The image in fp, header read and pixels not yet decoded, as Pillow's Image.open does it.
 
     Image.open also refuses sizes over twice the process-wide Image.MAX_IMAGE_PIXELS (and
@@ -89,13 +108,13 @@ def _identify(fp: BinaryIO, path: Path) -> ImageFile.ImageFile:
             continue
         fp.seek(0)
         try:
-            return factory(fp, str(path))
+            return factory(fp, name)
         except _NOT_THIS_FORMAT as err:
             if accept is not None:  # its signature matched, so this is a damaged file
                 # Pillow's plugins raise the other kinds when the header data runs out.
                 detail = first_line(err) if isinstance(err, SyntaxError) else "header ends early"
                 reason = f"{format_name}: {detail}"
-    raise FastNSTError(f"{path}: cannot read image ({reason})")
+    raise FastNSTError(f"{name}: cannot read image ({reason})")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +29,13 @@ _ALIGN = 4
 
 NormStats = dict[nn.InstanceNorm2d, tuple[torch.Tensor, torch.Tensor]]
 """Per InstanceNorm2d module: (mean, var), each (N, C) float32, biased variance."""
+
+# The hooks below live on the (shared) net while a tiled run is active, but act only for the
+# run that installed them: each run sets its own token in this context variable, which is
+# per thread (and per asyncio task). So a server can run tiled and untiled requests on one
+# net in concurrent threads without one seeing another's statistics.
+_ACTIVE_RUN: ContextVar[object | None] = ContextVar("fastnst_tiling_run", default=None)
+
 
 
 def receptive_radius(net: nn.Module) -> int:
@@ -110,11 +118,16 @@ def _instance_norms(net: nn.Module) -> list[nn.InstanceNorm2d]:
 
 @contextmanager
 def recording_norm_stats(net: nn.Module) -> Iterator[NormStats]:
-    """While active, each forward of `net` records every InstanceNorm2d's input statistics
-    into the yielded dict (overwriting the previous forward's)."""
+    """While active, each forward of `net` in this thread records every InstanceNorm2d's input
+    statistics into the yielded dict (overwriting the previous forward's); forwards in other
+    threads are untouched."""
     stats: NormStats = {}
+    token = _ACTIVE_RUN.get() or object()
+    reset = _ACTIVE_RUN.set(token)
 
     def record(module: nn.Module, args: tuple[torch.Tensor, ...], _output: torch.Tensor) -> None:
+        if _ACTIVE_RUN.get() is not token:
+            return
         x = args[0].float()
         stats[module] = (x.mean(dim=(2, 3)), x.var(dim=(2, 3), unbiased=False))  # type: ignore[index]
 
@@ -124,15 +137,20 @@ def recording_norm_stats(net: nn.Module) -> Iterator[NormStats]:
     finally:
         for handle in handles:
             handle.remove()
+        _ACTIVE_RUN.reset(reset)
 
 
 @contextmanager
 def normalizing_with(net: nn.Module, stats: NormStats) -> Iterator[None]:
     """While active, every InstanceNorm2d of `net` normalizes with the recorded `stats`
-    (from recording_norm_stats) instead of its input's own statistics."""
+    (from recording_norm_stats) instead of its input's own statistics, in this thread only."""
+    token = _ACTIVE_RUN.get() or object()
+    reset = _ACTIVE_RUN.set(token)
 
     def replace(module: nn.Module, args: tuple[torch.Tensor, ...],
-                output: torch.Tensor) -> torch.Tensor:
+                output: torch.Tensor) -> torch.Tensor | None:
+        if _ACTIVE_RUN.get() is not token:
+            return None
         assert isinstance(module, nn.InstanceNorm2d)
         mean, var = stats[module]
         scale = torch.rsqrt(var + module.eps)  # (N, C)
@@ -151,6 +169,7 @@ def normalizing_with(net: nn.Module, stats: NormStats) -> Iterator[None]:
     finally:
         for handle in handles:
             handle.remove()
+        _ACTIVE_RUN.reset(reset)
 
 
 def run_tiled(net: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor],

@@ -6,6 +6,8 @@ comparison. Images are float RGB in [0, 1], NCHW.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from tqdm import tqdm
 
@@ -15,11 +17,14 @@ from fastnst.losses.builder import build_perceptual_loss
 from fastnst.losses.perceptual import LossTerms, PerceptualLoss
 from fastnst.optim.config import SlowConfig
 
+StepCallback = Callable[[int, torch.Tensor], None]
+"""on_step(evaluations_done, image (N, 3, H, W) in [0, 1]) of stylize_slow."""
+
 
 def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str = "lbfgs",
                  init: str | torch.Tensor = "content", iterations: int = 300, lr: float = 1.0,
-                 progress: bool = True,
-                 desc: str = "slow stylize") -> tuple[torch.Tensor, LossTerms]:
+                 progress: bool = True, desc: str = "slow stylize",
+                 on_step: StepCallback | None = None) -> tuple[torch.Tensor, LossTerms]:
     """Optimize images so their features match `content` and the loss's style.
 
     content: (N, 3, H, W) in [0, 1] on the loss's device. The pixels themselves are optimized
@@ -31,6 +36,9 @@ def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str 
     not those of optimizing each image on its own. Batching is for GPU throughput.
     init: "content", "noise", or a starting image shaped like content (e.g. a coarser
     result, upsampled). The progress bar, titled `desc`, shows every loss term by name.
+    on_step(evaluations_done, image): called after each loss evaluation with the image just
+    evaluated ((N, 3, H, W), not to be modified); an exception it raises stops the run (a
+    server cancels a job this way).
     Returns (images (N, 3, H, W) in [0, 1], final loss terms, each a mean over the N images).
     """
     targets = loss_fn.content_targets(content)
@@ -52,6 +60,8 @@ def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str 
         last[:] = [terms]
         bar.update(1)
         bar.set_postfix({name: f"{value:.4g}" for name, value in terms.floats().items()})
+        if on_step is not None:
+            on_step(bar.n, image.detach())
         return objective.detach()
 
     if optimizer == "lbfgs":

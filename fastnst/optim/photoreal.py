@@ -35,7 +35,7 @@ from fastnst.losses.affine import AffineTerm
 from fastnst.losses.masked import MaskedStyleTerm
 from fastnst.losses.perceptual import ContentTerm, PerceptualLoss, TotalVariationTerm
 from fastnst.nets import build_loss_network
-from fastnst.optim.gatys import stylize_slow
+from fastnst.optim.gatys import StepCallback, stylize_slow
 from fastnst.photoreal.clusters import auto_masks
 from fastnst.photoreal.config import PhotoConfig
 from fastnst.photoreal.masks import match_regions, one_hot, read_mask, resize_labels
@@ -117,12 +117,15 @@ def photo_loss(network: nn.Module, config: PhotoConfig, style: torch.Tensor,
 
 def stylize_photo(content: torch.Tensor, style: torch.Tensor, content_masks: torch.Tensor,
                   style_masks: torch.Tensor, network: nn.Module, config: PhotoConfig,
-                  progress: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
+                  progress: bool = True,
+                  on_step: StepCallback | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Optimise a photorealistic stylisation of content (1, 3, H, W) after style (1, 3, Hs, Ws).
 
     masks: (R, H, W) and (R, Hs, Ws) float in [0, 1], row r the same region in both (one row
     of ones each: no regions). Levels, steps and weights come from config (iterations,
-    optimizer, lr, *_weight). Returns (image (1, 3, H, W) in [0, 1], final loss terms).
+    optimizer, lr, *_weight). on_step(steps_done, image): as stylize_slow's, counting the
+    steps of all levels so far (their total is sum(config.iterations)).
+    Returns (image (1, 3, H, W) in [0, 1], final loss terms).
     """
     iterations: Sequence[int] = config.iterations
     sizes = check_levels(tuple(content.shape[-2:]), config)
@@ -145,9 +148,12 @@ def stylize_photo(content: torch.Tensor, style: torch.Tensor, content_masks: tor
         loss_fn = photo_loss(network, config, resize(style, style_size), content_masks,
                              style_masks)
         desc = f"level {level + 1}/{len(sizes)} {size[1]}x{size[0]}"
+        done = sum(iterations[:level])
+        level_step = (None if on_step is None else
+                      lambda step, current, done=done: on_step(done + step, current))
         image, final = stylize_slow(level_content, loss_fn, config.optimizer,
                                     resize(start, size) if image is None else image, steps,
-                                    config.lr, progress, desc)
+                                    config.lr, progress, desc, level_step)
         terms = final.floats()
     assert image is not None  # the first level always has steps (PhotoConfig checks)
     return image, terms
@@ -174,19 +180,41 @@ def run_photo(config: PhotoConfig, progress: bool = True) -> PhotoResult:
     content = load_tensor(config.content, config.max_pixels, config.image_size).to(device)
     check_levels(tuple(content.shape[-2:]), config)
     style = load_tensor(config.style, config.max_pixels, config.style_size).to(device)
+    labels = None
     if config.content_mask:  # read before the network loads: mistakes are reported at once
-        content_labels, style_labels = read_labels(config, tuple(content.shape[-2:]),
-                                                   tuple(style.shape[-2:]))
-        regions = match_regions(content_labels, style_labels, config.content_mask,
-                                config.style_mask)
-    network = build_loss_network(config.loss_net, config.vgg_weights, config.pooling).to(device)
-    if not config.content_mask:
+        labels = read_labels(config, tuple(content.shape[-2:]), tuple(style.shape[-2:]))
+        match_regions(*labels, config.content_mask, config.style_mask)
+    result = transfer_photo(content, style, config, labels, progress)
+    return PhotoResult(result.image, result.terms, result.content_labels,
+                       result.style_labels, time.perf_counter() - started)
+
+
+def transfer_photo(content: torch.Tensor, style: torch.Tensor, config: PhotoConfig,
+                   labels: tuple[torch.Tensor, torch.Tensor] | None = None,
+                   progress: bool = True, on_step: StepCallback | None = None) -> PhotoResult:
+    """Photorealistic transfer between images already loaded (a server's uploads).
+
+    content (1, 3, H, W) and style (1, 3, Hs, Ws) in [0, 1] on one device, at their working
+    sizes; labels: (content (H, W), style (Hs, Ws)) label maps, or None to find
+    config.auto_masks regions. config gives everything else (its paths are not read).
+    on_step: see stylize_photo.
+    """
+    started = time.perf_counter()
+    check_levels(tuple(content.shape[-2:]), config)
+    network = build_loss_network(config.loss_net, config.vgg_weights,
+                                 config.pooling).to(content.device)
+    if labels is None:
         content_labels, style_labels = auto_masks(content, style, network, config.auto_masks,
                                                   config.seed)
         regions = match_regions(content_labels, style_labels, "the content's auto mask",
                                 "the style's")
+    else:
+        content_labels, style_labels = labels
+        regions = match_regions(content_labels, style_labels, config.content_mask,
+                                config.style_mask)
+    device = content.device
     image, terms = stylize_photo(content, style, one_hot(content_labels, regions).to(device),
                                  one_hot(style_labels, regions).to(device), network, config,
-                                 progress)
+                                 progress, on_step)
     return PhotoResult(image.cpu(), terms, content_labels.cpu(), style_labels.cpu(),
                        time.perf_counter() - started)

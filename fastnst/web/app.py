@@ -1,0 +1,151 @@
+"""The ASGI application: `create_app(config)` wires settings, models, gallery, jobs, pages,
+API, camera and hardening together; `fastnst-web` serves it with uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fastnst import __version__
+from fastnst.core.assets import CONTENT_DIR
+from fastnst.web import api, camera, pages
+from fastnst.web.board import JobBoard
+from fastnst.web.config import WebConfig
+from fastnst.web.gallery import Gallery
+from fastnst.web.jobs import register_task
+from fastnst.web.limits import RateLimiter
+from fastnst.web.queue import open_queue
+from fastnst.web.security import CONTENT_SECURITY_POLICY, SecurityMiddleware
+from fastnst.web.site import Site
+from fastnst.web.styles import StyleModels, find_styles
+from fastnst.web.worker import start_embedded_worker
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+# Paths whose errors are JSON for scripts; other paths get the HTML error page.
+JSON_PREFIXES = ("/api/", "/media/", "/healthz", "/ws/")
+
+
+def build_site(config: WebConfig) -> Site:
+    """The shared state of one app (the data folder is created here)."""
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    huey = open_queue(config.queue_url)
+    task = register_task(huey, config)
+    return Site(config=config,
+                styles=StyleModels(find_styles(config.styles), config.device),
+                gallery=Gallery(config.data_path),
+                board=JobBoard(config, huey, task),
+                stylize_limit=RateLimiter(config.stylize_per_minute),
+                inference=anyio.CapacityLimiter(config.inference_threads),
+                queue_kind="redis" if config.queue_url.startswith("redis") else "sqlite")
+
+
+async def recover_lost_jobs(site: Site, every: float) -> None:
+    """Every `every` seconds, queue again the jobs whose worker died (see JobBoard.recover)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await anyio.to_thread.run_sync(site.board.recover)
+        except Exception:  # a queue hiccup must not end the loop (logged, tried again)
+            log.exception("recovering lost jobs failed")
+
+
+def create_app(config: WebConfig, start_workers: bool = True) -> FastAPI:
+    """The site for `config`. start_workers: start --workers job threads in a child process
+    when the app starts (False: jobs wait for `fastnst-web worker` processes)."""
+    site = build_site(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        embedded = site.queue_kind == "sqlite"
+        # With the embedded queue the site's own worker is the only one: a job left running
+        # is one the last run of the site was killed in the middle of.
+        await anyio.to_thread.run_sync(site.board.recover, embedded and start_workers)
+        worker = (start_embedded_worker(config)
+                  if start_workers and config.workers > 0 else None)
+        loop = asyncio.create_task(recover_lost_jobs(site, config.heartbeat_timeout / 3))
+        try:
+            yield
+        finally:
+            loop.cancel()
+            with suppress(asyncio.CancelledError):
+                await loop
+            if worker is not None:
+                worker.terminate()
+                await anyio.to_thread.run_sync(worker.join, 10)
+
+    app = FastAPI(title="fastnst", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None, max_body_size=config.max_upload_bytes,
+                  description="Neural style transfer: fast stylizing with shipped models, "
+                              "custom-style jobs on a queue, a shared gallery.")
+    app.state.site = site
+    app.add_middleware(SecurityMiddleware)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.include_router(camera.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static-assets/content", StaticFiles(directory=CONTENT_DIR), name="samples")
+    _add_docs(app)
+    _add_error_handlers(app)
+    return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """/docs: Swagger UI from the swagger-ui-bundle package (no CDN), its one inline script
+    allowed by hash in this page's own Content-Security-Policy."""
+    import swagger_ui_bundle
+
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+              name="docs-static")
+    page = get_swagger_ui_html(openapi_url="/openapi.json", title="fastnst API",
+                               swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                               swagger_css_url="/docs-static/swagger-ui.css",
+                               swagger_favicon_url="/static/favicon.svg").body
+    html = bytes(page).decode()
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in re.findall(r"<script>(.*?)</script>", html, re.S))
+    policy = CONTENT_SECURITY_POLICY.replace("script-src 'self'", f"script-src 'self' {hashes}")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(html, headers={"Content-Security-Policy": policy})
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Errors as {"detail": "one line"} JSON for the API, an HTML page for page URLs."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in err.errors():
+            where = ".".join(str(part) for part in error["loc"] if part not in ("body", "query",
+                                                                                 "path"))
+            problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+        return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        headers = getattr(err, "headers", None)
+        path = request.url.path
+        if path.startswith(JSON_PREFIXES) or "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse({"detail": err.detail}, status_code=err.status_code,
+                                headers=headers)
+        return pages.TEMPLATES.TemplateResponse(
+            request, "error.html", {"title": f"Error {err.status_code}",
+                                    "status_code": err.status_code, "detail": err.detail},
+            status_code=err.status_code, headers=headers)

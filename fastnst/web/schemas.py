@@ -1,0 +1,94 @@
+"""Response bodies of the JSON API (they document it on /docs)."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel, Field
+
+from fastnst.web.gallery import GalleryItem
+from fastnst.web.queue import JobRecord
+
+
+class Style(BaseModel):
+    name: str = Field(description="the model's bare name, the `style` of /api/stylize")
+    title: str
+    thumbnail_url: str | None = Field(description="the style image, small; None if unknown")
+
+
+class JobCreated(BaseModel):
+    id: str
+    url: str = Field(description="the job's page")
+
+
+class JobStatus(BaseModel):
+    id: str
+    status: str = Field(description="queued, running, done, failed or cancelled")
+    algorithm: str
+    size: int = Field(description="output long side, px")
+    progress: float = Field(ge=0, le=1)
+    iteration: int
+    iterations: int
+    queue_position: int | None = Field(description="1: next to run; None unless queued")
+    elapsed: float = Field(description="seconds running so far")
+    eta: float | None = Field(description="seconds left at the pace so far")
+    error: str | None
+    preview_url: str | None
+    result_url: str | None
+    created: str = Field(description="ISO 8601, UTC")
+
+    @classmethod
+    def of(cls, record: JobRecord, queue_position: int | None) -> JobStatus:
+        base = f"/api/jobs/{record.id}"
+        now = time.time()
+        return cls(id=record.id, status=record.status, algorithm=record.algorithm,
+                   size=record.size, progress=record.progress, iteration=record.iteration,
+                   iterations=record.iterations, queue_position=queue_position,
+                   elapsed=round(record.elapsed(now), 2),
+                   eta=None if (eta := record.eta(now)) is None else round(eta, 1),
+                   error=record.error,
+                   preview_url=f"{base}/preview.jpg" if record.has_preview else None,
+                   result_url=f"{base}/result.png" if record.status == "done" else None,
+                   created=iso_time(record.created))
+
+
+class GalleryEntry(BaseModel):
+    id: str
+    caption: str = Field(description="plain text, as shared")
+    style: str
+    created: str = Field(description="ISO 8601, UTC")
+    width: int
+    height: int
+    image_url: str
+    thumbnail_url: str
+    owned: bool = Field(description="whether the caller shared it (and may delete it)")
+
+    @classmethod
+    def of(cls, item: GalleryItem, owner_token: str | None) -> GalleryEntry:
+        return cls(id=item.id, caption=item.caption, style=item.style,
+                   created=iso_time(item.created), width=item.width, height=item.height,
+                   image_url=f"/media/gallery/{item.id}.png",
+                   thumbnail_url=f"/media/gallery/{item.id}.thumb.jpg",
+                   owned=item.owned_by(owner_token))
+
+
+class GalleryPage(BaseModel):
+    items: list[GalleryEntry] = Field(description="newest first")
+    page: int
+    has_next: bool
+
+
+class Shared(BaseModel):
+    id: str
+    image_url: str
+
+
+class Health(BaseModel):
+    status: str
+    queue: str = Field(description="sqlite or redis")
+    styles: int
+    queued: int
+
+
+def iso_time(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
