@@ -156,3 +156,31 @@ def test_tiled_pil_path_equals_tensor_path_with_downscaled_statistics():
     from_tensor = stylizer.stylize_tensor(to_tensor(image).unsqueeze(0))[0]
     diff = (from_pil - from_tensor).abs()
     assert diff.max() <= 2 * LEVEL and diff.mean() < 0.5 * LEVEL, (diff.max(), diff.mean())
+
+
+def test_tiled_and_untiled_runs_in_concurrent_threads_share_a_net_safely():
+    """A server runs requests on one shared net in several threads: a tiled run's
+    instance-norm hooks must act for that run only, never for a neighbour's forward."""
+    import threading
+
+    net = make_net(0.25)
+    tiled = Stylizer(net, "cpu", tile=32)
+    untiled = Stylizer(net, "cpu")
+    big, small = photo(96, 128), photo(40, 48) * 0.5  # different statistics
+    expected = {"tiled": tiled.stylize_tensor(big), "untiled": untiled.stylize_tensor(small)}
+    worst = {"tiled": 0.0, "untiled": 0.0}
+    start = threading.Barrier(2)
+
+    def hammer(name: str, stylizer: Stylizer, image: torch.Tensor) -> None:
+        start.wait()
+        for _ in range(6):
+            diff = (stylizer.stylize_tensor(image) - expected[name]).abs().max().item()
+            worst[name] = max(worst[name], diff)
+
+    threads = [threading.Thread(target=hammer, args=("tiled", tiled, big)),
+               threading.Thread(target=hammer, args=("untiled", untiled, small))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert worst["tiled"] < 1e-5 and worst["untiled"] < 1e-5, worst

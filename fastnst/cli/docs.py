@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 COMMANDS = ("train", "stylize", "slow", "invert", "photo", "eval", "info", "sheet", "export",
-            "bench", "prepare_data")
+            "bench", "prepare_data", "web")
 _PIPE = "\\|"  # a | inside a table cell, code spans included (GitHub-flavoured markdown)
 _BLOCK = re.compile(r"(<!-- flags: (\S+) -->\n)(.*?)(<!-- /flags -->)", re.S)
 

@@ -89,11 +89,11 @@ def create_app(config: WebConfig, start_workers: bool = True) -> FastAPI:
                 await anyio.to_thread.run_sync(worker.join, 10)
 
     app = FastAPI(title="fastnst", version=__version__, lifespan=lifespan, docs_url=None,
-                  redoc_url=None, max_body_size=config.max_upload_bytes,
+                  redoc_url=None,
                   description="Neural style transfer: fast stylizing with shipped models, "
                               "custom-style jobs on a queue, a shared gallery.")
     app.state.site = site
-    app.add_middleware(SecurityMiddleware)
+    app.add_middleware(SecurityMiddleware, max_body=config.max_upload_bytes)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(camera.router)

@@ -1,5 +1,5 @@
 """HTTP hardening for every response and request: security headers and cross-site request
-refusal, as pure ASGI middleware (the body size limit is FastAPI's own, see app.py)."""
+refusal, as pure ASGI middleware."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
+
+from fastapi import HTTPException
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -67,10 +69,14 @@ def cross_site(scope: Scope) -> bool:
 
 class SecurityMiddleware:
     """Adds SECURITY_HEADERS (and the CSP unless a response set its own) to every response,
-    and refuses cross-site state changes (403) and cross-site WebSockets (close 1008)."""
+    and refuses cross-site state changes (403), cross-site WebSockets (close 1008) and
+    bodies over max_body bytes (413): at once when Content-Length says so, else while the
+    body streams in (an HTTPException from `receive`, which FastAPI's body parsing lets
+    through to the app's JSON error handler)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app = app
+        self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,6 +88,20 @@ class SecurityMiddleware:
         if scope["method"] in UNSAFE_METHODS and cross_site(scope):
             await send_json(send, 403, "cross-site request refused")
             return
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await send_json(send, 413, self._too_large)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise HTTPException(413, self._too_large)
+            return message
 
         async def secured_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -94,4 +114,8 @@ class SecurityMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, secured_send)
+        await self.app(scope, limited_receive, secured_send)
+
+    @property
+    def _too_large(self) -> str:
+        return f"request body over the limit of {self.max_body / 1e6:g} MB"
