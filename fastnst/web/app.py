@@ -74,9 +74,9 @@ def create_app(config: WebConfig, start_workers: bool = True) -> FastAPI:
         embedded = site.queue_kind == "sqlite"
         # With the embedded queue the site's own worker is the only one: a job left running
         # is one the last run of the site was killed in the middle of.
-        await anyio.to_thread.run_sync(site.board.recover, embedded and start_workers)
-        worker = (start_embedded_worker(config)
-                  if start_workers and config.workers > 0 else None)
+        own_workers = start_workers and config.workers > 0
+        await anyio.to_thread.run_sync(site.board.recover, embedded and own_workers)
+        worker = start_embedded_worker(config) if own_workers else None
         loop = asyncio.create_task(recover_lost_jobs(site, config.heartbeat_timeout / 3))
         try:
             yield

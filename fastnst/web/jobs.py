@@ -36,6 +36,11 @@ class JobCancelled(Exception):
     """Raised inside the optimiser's step callback when the job's owner cancelled it."""
 
 
+class JobSuperseded(Exception):
+    """Raised inside the step callback when the site has queued the job again (it took this
+    worker for dead): the newer attempt owns the record, this one stops without a word."""
+
+
 def register_task(huey: Huey, config: WebConfig) -> Callable[..., object]:
     """Register the job task on `huey` (the site enqueues it, workers run it); returns it."""
     store = JobStore(huey)
@@ -88,6 +93,10 @@ def run(store: JobStore, config: WebConfig, job_id: str, attempt: int) -> None:
     try:
         with heartbeat(store, job_id, config.heartbeat_timeout / 6):
             result = optimise(store, config, record)
+    except JobSuperseded:
+        log.warning("job %s attempt %s: superseded by a newer attempt, stopped", job_id,
+                    attempt)
+        return
     except JobCancelled:
         store.put(record.updated_with(status="cancelled", finished=time.time(),
                                       iteration=_latest(store, record).iteration))
@@ -149,12 +158,16 @@ def optimise(store: JobStore, config: WebConfig, record: JobRecord) -> Image.Ima
 
 def progress_reporter(store: JobStore, record: JobRecord) -> Callable[[int, torch.Tensor], None]:
     """The optimiser's on_step: records the step count, writes a preview every
-    PREVIEW_EVERY seconds, and raises JobCancelled once the owner has cancelled."""
+    PREVIEW_EVERY seconds, and raises JobCancelled once the owner has cancelled (or
+    JobSuperseded once the site has queued a newer attempt)."""
     last_preview = [0.0]
 
     def on_step(step: int, image: torch.Tensor) -> None:
         if store.cancel_requested(record.id):
             raise JobCancelled
+        current = store.get(record.id)
+        if current is None or current.attempt != record.attempt:
+            raise JobSuperseded
         now = time.time()
         has_preview = record.has_preview or last_preview[0] > 0
         if now - last_preview[0] >= PREVIEW_EVERY:
