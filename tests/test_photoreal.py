@@ -257,3 +257,21 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(photos, tmp_path: Path, ca
     assert err.count("\n") == 1 and err.startswith("fastnst-photo: error: ")
     assert re.search(message, err), err
     assert sorted(tmp_path.iterdir()) == before
+
+
+def test_cli_smooth_is_the_closed_form_applied_to_the_result(photos, tmp_path: Path,
+                                                            one_thread) -> None:
+    import numpy as np
+
+    from fastnst.inference.smoothing import smooth_image
+
+    masks = ("--content-mask", str(photos["content_mask"]), "--style-mask",
+             str(photos["style_mask"]))
+    plain, smoothed = tmp_path / "plain.png", tmp_path / "smooth.png"
+    assert run(photos, plain, *masks) == 0
+    assert run(photos, smoothed, *masks, "--smooth", "--smooth-method", "matting") == 0
+    expected = smooth_image(Image.open(plain), Image.open(photos["content"]).convert("RGB"),
+                            "matting")
+    got = np.asarray(Image.open(smoothed), dtype=np.int16)
+    assert np.abs(got - np.asarray(expected, dtype=np.int16)).max() <= 1
+    assert np.abs(got - np.asarray(Image.open(plain), dtype=np.int16)).mean() > 0.5

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastnst.cli.common import Command
 from fastnst.core.files import check_output_file
-from fastnst.core.images import SAVE_SUFFIXES, open_image, save_image, to_pil
+from fastnst.core.images import SAVE_SUFFIXES, load_tensor, open_image, save_image, to_pil
 from fastnst.photoreal.config import PhotoConfig
 
 COMMAND = Command("fastnst-photo", PhotoConfig, "Photorealistic style transfer (Luan et al. "
@@ -29,7 +29,14 @@ def photo(config: PhotoConfig) -> int:
 
     output = check_output_file(config.output, SAVE_SUFFIXES)
     result = run_photo(config)
-    save_image(to_pil(result.image), output)
+    image = to_pil(result.image)
+    if config.smooth:
+        from fastnst.inference.smoothing import smooth_image
+
+        # The content at the working size the result has.
+        content = to_pil(load_tensor(config.content, config.max_pixels, config.image_size))
+        image = smooth_image(image, content, config.smooth_method)
+    save_image(image, output)
     written = [output]
     if config.save_masks:
         # At each photo's own size, so they are read back without resizing.

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from fastnst.core.config import check_choices, option
 from fastnst.core.errors import FastNSTError
 from fastnst.core.options import device_option
+from fastnst.inference.config import StylizeConfig
 from fastnst.losses import affine
 from fastnst.losses.config import GROUP, LossConfig
+from fastnst.optim.config import declared
 
 # Luan et al. sec. 3 (and their paper's Fig. 3 setup): content conv4_2, style conv1_1..conv5_1
 # (their released code reads the ReLU outputs of the same layers; --content-layers relu4_2
@@ -41,6 +43,10 @@ class PhotoConfig(LossConfig):
     auto_masks: int = option(
         3, "without masks: find K matching regions in both photos (k-means on VGG features "
         "and position; 1 uses the whole images)", metavar="K")
+    smooth: bool = option(False, "then smooth the result along the content photo's edges "
+                          "(FastPhotoStyle's closed form, Li et al. 2018, as fastnst-stylize "
+                          "--smooth): irons out what blotches the optimisation leaves")
+    smooth_method: str = declared(StylizeConfig, "smooth_method")
     save_masks: bool = option(False, "also write the masks used as OUT-content-mask.png and "
                               "OUT-style-mask.png (fix them and pass them back)")
     image_size: int | None = option(512, "resize the content's long side to PX (0 keeps it)",
