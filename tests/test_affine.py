@@ -110,3 +110,16 @@ def test_size_limit_message_names_the_limit_and_the_flag() -> None:
 def test_too_small_an_image_for_a_window_is_an_error() -> None:
     with pytest.raises(FastNSTError, match="larger than 3x3"):
         MattingLaplacian.of(torch.rand(1, 3, 2, 9))
+
+
+def test_a_batch_of_contents_gives_each_image_its_own_laplacian() -> None:
+    generator = torch.Generator().manual_seed(0)
+    contents = torch.rand(3, 3, 12, 10, generator=generator)
+    outputs = torch.rand(3, 3, 12, 10, generator=generator)
+    batched = MattingLaplacian.of(contents).energy(outputs)
+    alone = torch.stack([MattingLaplacian.of(contents[i:i + 1]).energy(outputs[i:i + 1])[0]
+                         for i in range(3)])
+    assert torch.allclose(batched, alone, rtol=1e-12)
+    assert len(set(batched.tolist())) == 3  # three different Laplacians, three energies
+    one = MattingLaplacian.of(contents[:1]).energy(outputs)  # one content for every image
+    assert torch.allclose(one[0], alone[0], rtol=1e-12)

@@ -75,11 +75,12 @@ def check_size(height: int, width: int, max_pixels: int = MAX_PIXELS) -> None:
 
 @dataclass(frozen=True)
 class MattingLaplacian:
-    """The content and its window statistics, which define its matting Laplacian M_I.
+    """Contents and their window statistics, which define their matting Laplacians M_I.
 
-    content: (1, 3, H, W) float64 in [0, 1].
-    mean: (1, 3, h, w) float64 colour means mu_k of the windows (h = H - 2 radius, ...).
-    inverse: (h, w, 3, 3) float64 A_k = (Sigma_k + epsilon / n Id)^-1.
+    content: (B, 3, H, W) float64 in [0, 1]: one Laplacian per image (B = 1 for the slow
+    optimiser's one photo; a training batch has one per photo).
+    mean: (B, 3, h, w) float64 colour means mu_k of the windows (h = H - 2 radius, ...).
+    inverse: (B, h, w, 3, 3) float64 A_k = (Sigma_k + epsilon / n Id)^-1.
     size: (H, W) in pixels; window: n, pixels per window; radius: window radius in pixels.
     """
 
@@ -93,24 +94,24 @@ class MattingLaplacian:
     @classmethod
     def of(cls, content: torch.Tensor, epsilon: float = EPSILON,
            radius: int = RADIUS) -> MattingLaplacian:
-        """M_I of one content image (1, 3, H, W) in [0, 1] (H, W > 2 radius).
+        """M_I of each content image (B, 3, H, W) in [0, 1] (H, W > 2 radius).
 
         epsilon: covariance regulariser in squared [0, 1] colour units (1e-7 in both papers);
         radius: window radius in pixels (1: 3x3 windows).
         """
-        if content.dim() != 4 or content.shape[:2] != (1, 3):
-            raise ValueError(f"content must be (1, 3, H, W), got {tuple(content.shape)}")
+        if content.dim() != 4 or content.shape[1] != 3:
+            raise ValueError(f"content must be (B, 3, H, W), got {tuple(content.shape)}")
         height, width = content.shape[-2:]
         if min(height, width) <= 2 * radius:
             raise FastNSTError(f"the matting Laplacian needs images larger than "
                                f"{2 * radius + 1}x{2 * radius + 1} px, got {width}x{height}")
         image = content.detach().double()
         window = (2 * radius + 1) ** 2
-        mean = box_mean(image, radius)  # (1, 3, h, w)
-        products = image[:, :, None] * image[:, None]  # (1, 3, 3, H, W): I_i * I_j
+        mean = box_mean(image, radius)  # (B, 3, h, w)
+        products = image[:, :, None] * image[:, None]  # (B, 3, 3, H, W): I_i * I_j
         second = box_mean(products.flatten(1, 2), radius).unflatten(1, (3, 3))
-        covariance = second - mean[:, :, None] * mean[:, None]  # (1, 3, 3, h, w)
-        covariance = covariance[0].permute(2, 3, 0, 1)  # (h, w, 3, 3)
+        covariance = second - mean[:, :, None] * mean[:, None]  # (B, 3, 3, h, w)
+        covariance = covariance.permute(0, 3, 4, 1, 2)  # (B, h, w, 3, 3)
         regulariser = epsilon / window * torch.eye(3, dtype=image.dtype, device=image.device)
         inverse = torch.linalg.inv(covariance + regulariser)
         return cls(image, mean, inverse, (height, width), window, radius)
@@ -119,7 +120,8 @@ class MattingLaplacian:
         """sum over channels c of V_c^T M_I V_c for each image: (N, C, H, W) -> (N,) float64.
 
         images: any number of channels C (Luan et al.: the 3 colour channels of the output),
-        same H, W as the content. 0 for a constant image; ~epsilon * |a|^2 per window for
+        same H, W as the content; image n uses content n's Laplacian (N = B), or all use the
+        one content's (B = 1). 0 for a constant image; ~epsilon * |a|^2 per window for
         images that are a * I + b per window; > 0 otherwise (M_I is positive semi-definite).
         """
         if tuple(images.shape[-2:]) != self.size:
@@ -127,6 +129,8 @@ class MattingLaplacian:
                              f"{self.size}")
         v = images.double()
         n, channels = v.shape[:2]
+        if self.content.shape[0] not in (1, n):
+            raise ValueError(f"{n} images for {self.content.shape[0]} Laplacians")
         v_mean = box_mean(v, self.radius)  # (N, C, h, w)
         variance = box_mean(v * v, self.radius) - v_mean ** 2
         # cov_k(V_c, I_j) = mean_k(V_c I_j) - mean_k(V_c) mu_kj
@@ -134,18 +138,19 @@ class MattingLaplacian:
         cross = box_mean(products.flatten(1, 2), self.radius).unflatten(1, (channels, 3))
         covariance = cross - v_mean[:, :, None] * self.mean[:, None]  # (N, C, 3, h, w)
         covariance = covariance.permute(0, 1, 3, 4, 2)  # (N, C, h, w, 3)
-        explained = torch.einsum("nchwi,hwij,nchwj->nchw", covariance, self.inverse,
-                                 covariance)
+        inverse = self.inverse.expand(n, *self.inverse.shape[1:])  # (N, h, w, 3, 3)
+        explained = torch.einsum("nchwi,nhwij,nchwj->nchw", covariance, inverse, covariance)
         return self.window * (variance - explained).sum(dim=(1, 2, 3))
 
 
 class AffineTerm(LossTerm):
     """Luan et al.'s photorealism regularisation, per pixel: sum_c V_c^T M_I V_c / (H W).
 
-    M_I is built from the content image (one per call of content_targets, so a batch of one
-    content image). Dividing by the pixel count makes the weight independent of image size
-    (Luan et al.'s lambda multiplies the plain sum at ~700 px: their lambda 1e4 corresponds to
-    a weight of 1e4 / 2 * 700 * 466 here, see fastnst/photoreal/config.py).
+    M_I is built from each content image (per call of content_targets: the slow optimiser's
+    one photo, or each photo of a training batch, on the batch's device). Dividing by the
+    pixel count makes the weight independent of image size (Luan et al.'s lambda multiplies
+    the plain sum at ~700 px: their lambda 1e4 corresponds to a weight of 1e4 / 2 * 700 * 466
+    here, see fastnst/photoreal/config.py).
     """
 
     name = "affine"
@@ -158,8 +163,6 @@ class AffineTerm(LossTerm):
         self.max_pixels = int(max_pixels)
 
     def content_targets(self, content: torch.Tensor, features: Features) -> dict[str, Any]:
-        if content.shape[0] != 1:
-            raise ValueError("the affine term takes one content image at a time")
         check_size(*content.shape[-2:], self.max_pixels)
         return {"affine/laplacian": MattingLaplacian.of(content, self.epsilon, self.radius)}
 

@@ -9,6 +9,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from fastnst.losses.affine import AffineTerm
 from fastnst.losses.builder import build_perceptual_loss
 from fastnst.losses.perceptual import LossTerms, PerceptualLoss
 from fastnst.models.johnson import TransformerNet
@@ -68,6 +69,9 @@ class StyleTransferModule(L.LightningModule):
                                           strength_conditioned=config.strength_conditioned)
         self.save_hyperparameters({**hparams, "arch": self.transformer.arch})
         perceptual = build_perceptual_loss(config, config.style)  # Grams once, on the CPU
+        if config.photoreal:  # each photo's matting Laplacian, built per step on the device
+            perceptual = PerceptualLoss(perceptual.network,
+                                        [*perceptual.terms, AffineTerm(config.affine_weight)])
         if config.compile:
             perceptual.network = torch.compile(perceptual.network)  # type: ignore[assignment]
         self.__dict__["perceptual"] = perceptual
@@ -164,12 +168,12 @@ class StyleTransferModule(L.LightningModule):
         batch_size = images.shape[0]
         if self.config.strength_conditioned:
             strength = draw_strength()
-            terms = self.perceptual(net(images, torch.full((1,), strength,
-                                                           device=images.device)), targets)
+            output = net(images, torch.full((1,), strength, device=images.device))
+            terms = self.perceptual(self._training_output(output, images), targets)
             total = strength_weighted_total(terms, strength)
             self.log("train/strength", strength, batch_size=batch_size)
         else:
-            terms = self.perceptual(net(images), targets)
+            terms = self.perceptual(self._training_output(net(images), images), targets)
             total = terms.total
         # train/style is the unscaled term: comparable across strengths and runs.
         self.log_dict({f"train/{name}": value for name, value in terms.items()},
@@ -179,6 +183,15 @@ class StyleTransferModule(L.LightningModule):
         self.log("data/skipped_images", self.counts[1].float(), batch_size=batch_size)
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=batch_size)
         return total
+
+    def _training_output(self, output: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """What the loss sees: the net's output, or for --photoreal its blend with the photo,
+        A * output + (1 - A) * photo (A = --photoreal-blend; the source's training-time
+        alpha, so the net learns outputs that stay photos once blended; not at inference)."""
+        if not self.config.photoreal or self.config.photoreal_blend == 1.0:
+            return output
+        alpha = self.config.photoreal_blend
+        return alpha * output + (1.0 - alpha) * images.to(output.dtype)
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.Adam(self.transformer.parameters(), lr=self.config.lr,

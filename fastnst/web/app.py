@@ -105,7 +105,7 @@ def create_app(config: WebConfig, start_workers: bool = True) -> FastAPI:
 
 
 def _add_docs(app: FastAPI) -> None:
-    """/docs: Swagger UI from the swagger-ui-bundle package (no CDN), its one inline script
+    """/docs: Swagger UI 5 from the swagger-ui-bundle-v2 package (no CDN), its inline script
     allowed by hash in this page's own Content-Security-Policy."""
     import swagger_ui_bundle
 
