@@ -101,6 +101,7 @@ class Tally:
     errors: Counter[str] = field(default_factory=Counter)  # message -> count
     job_ids: list[str] = field(default_factory=list)
     job_outcomes: Counter[str] = field(default_factory=Counter)  # final status -> count
+    jobs_end: float = 0.0  # seconds from the start until the last job was seen ending
 
     def error(self, message: str) -> None:
         self.errors[message[:200]] += 1
@@ -226,11 +227,12 @@ async def stylize_client(client: httpx.AsyncClient, queue: asyncio.Queue[int], p
             tally.error(f"stylize: HTTP {answer.status_code} {answer.text[:120]}")
 
 
-async def submit_jobs(client: httpx.AsyncClient, config: LoadConfig, photo: bytes,
-                      style_image: bytes, stylize_queue: asyncio.Queue[int],
-                      tally: Tally) -> None:
-    """Submit config.jobs jobs spread over the stylize run: job k once k/jobs of the stylize
-    requests have been taken (so they compete with the clients, not run before or after)."""
+async def run_jobs(client: httpx.AsyncClient, config: LoadConfig, photo: bytes,
+                   style_image: bytes, stylize_queue: asyncio.Queue[int], tally: Tally,
+                   started: float) -> None:
+    """Submit config.jobs jobs spread over the stylize run (job k once k/jobs of the stylize
+    requests have been taken, so they compete with the clients), then poll them until they
+    end. Sets tally.jobs_end (perf_counter seconds since `started`) when the last one ends."""
     for k in range(config.jobs):
         while stylize_queue.qsize() > config.requests * (1 - k / config.jobs):
             await asyncio.sleep(0.05)
@@ -248,11 +250,13 @@ async def submit_jobs(client: httpx.AsyncClient, config: LoadConfig, photo: byte
             tally.job_ids.append(answer.json()["id"])
         else:
             tally.error(f"job: HTTP {answer.status_code} {answer.text[:120]}")
+    await wait_jobs(client, tally, config.job_timeout)
+    tally.jobs_end = time.perf_counter() - started
 
 
 async def wait_jobs(client: httpx.AsyncClient, tally: Tally, timeout: float) -> None:
     """Poll every submitted job until it ends; a job that ends other than done, or is still
-    open after `timeout` seconds, is an error."""
+    open `timeout` seconds after the last submission, is an error."""
     open_ids = list(tally.job_ids)
     deadline = time.monotonic() + timeout
     while open_ids and time.monotonic() < deadline:
@@ -288,15 +292,13 @@ async def run_load(config: LoadConfig, base: str) -> dict[str, Any]:
             queue.put_nowait(number)
         tally = Tally()
         started = time.perf_counter()
-        jobs = asyncio.create_task(submit_jobs(client, config, job_photo, style_image, queue,
-                                               tally))
+        jobs = asyncio.create_task(run_jobs(client, config, job_photo, style_image, queue,
+                                            tally, started))
         await asyncio.gather(*(stylize_client(client, queue, photo, style, config.size, tally)
                                for _ in range(config.clients)))
         duration = time.perf_counter() - started
         await jobs
-        await wait_jobs(client, tally, config.job_timeout)
-        jobs_duration = time.perf_counter() - started
-    return report(config, base, style, tally, duration, jobs_duration)
+    return report(config, base, style, tally, duration)
 
 
 async def first_style(client: httpx.AsyncClient) -> str:
@@ -307,11 +309,11 @@ async def first_style(client: httpx.AsyncClient) -> str:
     return str(answer.json()[0]["name"])
 
 
-def report(config: LoadConfig, base: str, style: str, tally: Tally, duration: float,
-           jobs_duration: float) -> dict[str, Any]:
+def report(config: LoadConfig, base: str, style: str, tally: Tally,
+           duration: float) -> dict[str, Any]:
     """The run as plain data: latencies in seconds, throughput in successful stylize
-    requests per second over the stylize phase, jobs' total time from the start of the run
-    until the last job ended."""
+    requests per second over the stylize phase (`duration` s), the jobs' total time from
+    the start of the run until the last one was seen ending (polled every 0.5 s)."""
     latencies = tally.latencies
     return {
         "command": config.command,
@@ -330,7 +332,7 @@ def report(config: LoadConfig, base: str, style: str, tally: Tally, duration: fl
         "throughput_rps": len(latencies) / duration,
         "jobs": {"requested": config.jobs, "submitted": len(tally.job_ids),
                  "size": config.job_size, "iterations": config.job_iterations,
-                 "outcomes": dict(tally.job_outcomes), "total_s": jobs_duration},
+                 "outcomes": dict(tally.job_outcomes), "total_s": tally.jobs_end},
     }
 
 
