@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated
 
+import anyio
 from fastapi import (
     APIRouter,
     Depends,
@@ -127,10 +129,11 @@ async def create_job(request: Request, response: Response, site: SiteDep,
     content_image = await site.read_image(await content.read(), "content", None)
     style_image = await site.read_image(await style.read(), "style", None)
     token = ensure_owner_token(request, response)
-    record = site.board.submit(content_image, style_image, algorithm=algorithm, size=size,
-                               iterations=iterations, email=email,
-                               style_name=_stem(style.filename), client=client_id(request),
-                               owner_token=token)
+    # PNG encoding and storage writes: off the event loop
+    record = await anyio.to_thread.run_sync(functools.partial(
+        site.board.submit, content_image, style_image, algorithm=algorithm, size=size,
+        iterations=iterations, email=email, style_name=_stem(style.filename),
+        client=client_id(request), owner_token=token))
     return JobCreated(id=record.id, url=f"/jobs/{record.id}")
 
 
@@ -204,7 +207,7 @@ async def share(request: Request, response: Response, site: SiteDep,
         assert image is not None
         picture = await site.read_image(await image.read(), "image", site.config.max_job_side)
     token = ensure_owner_token(request, response)
-    item = site.gallery.add(picture, caption, style, token)
+    item = await anyio.to_thread.run_sync(site.gallery.add, picture, caption, style, token)
     return Shared(id=item.id, image_url=f"/media/gallery/{item.id}.png")
 
 
