@@ -273,3 +273,33 @@ def test_the_site_does_not_import_lightning(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_each_model_is_loaded_once_and_requests_do_not_change_it(client: TestClient) -> None:
+    site = client.app.state.site
+    for strength in ("0.3", "1", "0.7"):
+        assert stylize(client, png_bytes(), strength=strength,
+                       preserve_colors="true").status_code == 200
+    shared = site.styles.get("starry_night")
+    assert site.styles.get("starry_night") is shared and len(site.styles._models) == 1
+    assert (shared.strength, shared.preserve_colors) == (1.0, False)  # per request: copies
+
+
+def test_settings_come_from_flags_and_environment(monkeypatch, capsys) -> None:
+    from fastnst.cli.web import main
+    from fastnst.core.errors import FastNSTError
+    from fastnst.web.config import env_settings
+
+    assert env_settings({"FASTNST_WEB_PORT": "9000", "HOME": "/root"}) == {"port": "9000"}
+    with pytest.raises(FastNSTError, match="unknown setting FASTNST_WEB_PROT"):
+        env_settings({"FASTNST_WEB_PROT": "9000"})
+    monkeypatch.setenv("FASTNST_WEB_MAX_SIDE", "8")
+    assert main(["--port", "9000"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "fastnst-web: error: --max-side, --camera-side and --max-job-side must be >= 16 px")
+    monkeypatch.delenv("FASTNST_WEB_MAX_SIDE")
+    assert main(["--port", "eighty"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "fastnst-web: error: bad value 'eighty' for --port in command line")
+    assert main(["--queue", "ftp://x"]) == 2
+    assert "--queue must be sqlite:///PATH or redis://" in capsys.readouterr().err
