@@ -169,7 +169,7 @@ def matting_stencil(content: torch.Tensor, eps: float = MATTING_EPS,
     from fastnst.losses.affine import MattingLaplacian
 
     laplacian = MattingLaplacian.of(content[None].double(), eps, radius)
-    image, mean, inverse = laplacian.content[0], laplacian.mean[0], laplacian.inverse
+    image, mean, inverse = laplacian.content[0], laplacian.mean[0], laplacian.inverse[0]
     height, width = laplacian.size
     side, count = 2 * radius + 1, laplacian.window
     h, w = height - 2 * radius, width - 2 * radius  # window positions (top-left corners)
