@@ -45,6 +45,13 @@ def option(default: Any, help: str, *, metavar: str | None = None,
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def declared(cls: type[Any], name: str) -> Any:
+    """Field `name` of config class `cls`, declared again for another config with the same
+    default, help, flags and choices (so they are written once, in `cls`)."""
+    field = cls.__dataclass_fields__[name]
+    return dataclasses.field(default=field.default, metadata=field.metadata)
+
+
 def check_choice(config: Any, name: str) -> None:
     """Raise FastNSTError if field `name` of `config` is not one of its declared choices."""
     field = next(f for f in dataclasses.fields(config) if f.name == name)

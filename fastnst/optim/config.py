@@ -3,11 +3,9 @@ feature inversion with the same optimiser."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
-from fastnst.core.config import check_choices, option
+from fastnst.core.config import check_choices, declared, option
 from fastnst.core.errors import FastNSTError
 from fastnst.core.options import device_option, max_pixels_option
 from fastnst.losses.config import LossConfig
@@ -41,13 +39,6 @@ class SlowConfig(LossConfig):
             raise FastNSTError("--iterations must be >= 1")
         if self.image_size is not None and self.image_size < 16:
             raise FastNSTError("--image-size must be at least 16 px")
-
-
-def declared(cls: type[Any], name: str) -> Any:
-    """Field `name` of config class `cls`, declared again for another config with the same
-    default, help, flags and choices (so they are written once, in `cls`)."""
-    field = cls.__dataclass_fields__[name]
-    return dataclasses.field(default=field.default, metadata=field.metadata)
 
 
 # The layers `fastnst-invert` rebuilds the photo from by default: one per block, shallow to

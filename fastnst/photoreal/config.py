@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastnst.core.config import check_choices, option
+from fastnst.core.config import check_choices, declared, option
 from fastnst.core.errors import FastNSTError
 from fastnst.core.options import device_option
 from fastnst.inference.config import StylizeConfig
 from fastnst.losses import affine
 from fastnst.losses.config import GROUP, LossConfig
-from fastnst.optim.config import declared
 
 # Luan et al. sec. 3 (and their paper's Fig. 3 setup): content conv4_2, style conv1_1..conv5_1
 # (their released code reads the ReLU outputs of the same layers; --content-layers relu4_2
