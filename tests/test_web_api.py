@@ -290,13 +290,21 @@ def test_settings_come_from_flags_and_environment(monkeypatch, capsys) -> None:
     from fastnst.core.errors import FastNSTError
     from fastnst.web.config import env_settings
 
+    from fastnst.core.config import load_config
+
     assert env_settings({"FASTNST_WEB_PORT": "9000", "HOME": "/root"}) == {"port": "9000"}
+    both = load_config(WebConfig, (), {"port": "9001"}, {"port": "9000", "max_side": "640"})
+    assert (both.port, both.max_side) == (9001, 640)  # flags win over the environment
     with pytest.raises(FastNSTError, match="unknown setting FASTNST_WEB_PROT"):
         env_settings({"FASTNST_WEB_PROT": "9000"})
     monkeypatch.setenv("FASTNST_WEB_MAX_SIDE", "8")
     assert main(["--port", "9000"]) == 2
     assert capsys.readouterr().err.strip() == (
         "fastnst-web: error: --max-side, --camera-side and --max-job-side must be >= 16 px")
+    monkeypatch.setenv("FASTNST_WEB_MAX_SIDE", "big")
+    assert main([]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "fastnst-web: error: bad value 'big' for --max-side in the environment")
     monkeypatch.delenv("FASTNST_WEB_MAX_SIDE")
     assert main(["--port", "eighty"]) == 2
     assert capsys.readouterr().err.strip() == (

@@ -47,8 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is WORKER:
         argv = argv[1:]
     _, flags = command.flags(argv)
-    return run(command.prog, lambda: body(load_config(WebConfig, (),
-                                                      {**env_settings(), **flags})))
+    return run(command.prog, lambda: body(load_config(WebConfig, (), flags, env_settings())))
 
 
 if __name__ == "__main__":

@@ -140,8 +140,10 @@ def read_yaml(path: str) -> dict[str, Any]:
 
 
 def load_config(cls: type[C], files: list[str] | tuple[str, ...] = (),
-                overrides: dict[str, Any] | None = None) -> C:
-    """Build `cls` from its defaults, then each YAML file in order, then `overrides`.
+                overrides: dict[str, Any] | None = None,
+                environment: dict[str, Any] | None = None) -> C:
+    """Build `cls` from its defaults, then each YAML file in order, then `environment`
+    (settings from environment variables), then `overrides` (flags).
 
     Unknown keys are rejected with a "did you mean" hint; YAML keys may use '-' or '_'.
     """
@@ -149,6 +151,7 @@ def load_config(cls: type[C], files: list[str] | tuple[str, ...] = (),
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     values: dict[str, Any] = {}
     sources = [(path, read_yaml(path)) for path in files]
+    sources.append(("the environment", environment or {}))
     sources.append(("command line", overrides or {}))
     for origin, mapping in sources:
         for raw_key, value in mapping.items():
