@@ -287,10 +287,9 @@ def test_each_model_is_loaded_once_and_requests_do_not_change_it(client: TestCli
 
 def test_settings_come_from_flags_and_environment(monkeypatch, capsys) -> None:
     from fastnst.cli.web import main
+    from fastnst.core.config import load_config
     from fastnst.core.errors import FastNSTError
     from fastnst.web.config import env_settings
-
-    from fastnst.core.config import load_config
 
     assert env_settings({"FASTNST_WEB_PORT": "9000", "HOME": "/root"}) == {"port": "9000"}
     both = load_config(WebConfig, (), {"port": "9001"}, {"port": "9000", "max_side": "640"})
