@@ -225,6 +225,33 @@ def test_arbitrary_pickles_and_junk_are_refused(tmp_path):
         load_model(tmp_path / "missing.ckpt")
 
 
+
+@pytest.mark.parametrize("make, says", [
+    (lambda folder: folder, "is a folder, not a model file"),
+    (lambda folder: _write(folder / "README.md", b"# fastnst\nnotes\n"), "it is a text file"),
+    (lambda folder: _write(folder / "photo.ckpt", CONTENT.read_bytes()), "it is a JPEG image"),
+    (lambda folder: _write(folder / "empty.ckpt", b""), "it is an empty file"),
+])
+def test_a_path_that_is_not_a_model_says_what_it_is(tmp_path, capsys, make, says):
+    """--model DIR or --model README.md: one line naming the path, what it is, and what a model
+    file is; no torch text (its weights_only advice runs over many lines)."""
+    folder = tmp_path / "given"
+    folder.mkdir()
+    path = make(folder)
+    assert stylize_main(["--model", str(path), str(CONTENT), "-o", str(tmp_path / "o.jpg")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"fastnst-stylize: error: {path}")
+    assert says in lines[0]
+    assert "a model file is a .ckpt from fastnst-train" in lines[0]
+    assert "Weights only" not in lines[0] and "PyTorch 2.6" not in lines[0]
+    assert not (tmp_path / "o.jpg").exists()
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 @pytest.fixture
 def model_dirs(tmp_path, monkeypatch):
     """$FASTNST_CHECKPOINTS and ./checkpoints each holding a mosaic.ckpt (meta says which)."""

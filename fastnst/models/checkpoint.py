@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from fastnst import __version__
 from fastnst.core.assets import SHIPPED_MODELS_DIR, bundled_style
 from fastnst.core.errors import FastNSTError, first_line
 from fastnst.core.files import atomic_output
+from fastnst.models.johnson import parse_style_mix, select_style
 from fastnst.models.registry import build_net
 
 FORMAT = "fastnst.transformer"
@@ -61,30 +63,64 @@ def model_search_dirs() -> list[Path]:
     return list(unique.values())
 
 
-def resolve_model(name_or_path: str | Path) -> Path:
-    """Turn a bare model name (`starry_night`) into `<dir>/starry_night.ckpt`; paths pass through.
+def split_model_spec(text: str) -> tuple[str, str | None]:
+    """'mix.ckpt:la_muse' -> ('mix.ckpt', 'la_muse'): a model and the style (or style mix,
+    'a=0.5,b=0.5') to take from a multi-style model. Text without ':' or naming an existing
+    file -> (text, None)."""
+    if ":" not in text or Path(text).exists():
+        return text, None
+    model, _, selection = text.rpartition(":")
+    return model, selection
 
-    A bare name has no path separator and no suffix and is not an existing file; it is looked
-    up in model_search_dirs(), first match wins. Raises FastNSTError naming the folders searched
-    and the model names they hold when nothing matches.
+
+def model_styles(path: Path) -> tuple[str, ...]:
+    """The style names of a multi-style model file (empty for single-style or unreadable
+    files); reads only the small records (mmap), not the weights."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # unreadable files are reported when someone loads them
+        return ()
+    if not isinstance(payload, dict):
+        return ()
+    arch = payload.get("arch") or payload.get("hyper_parameters", {}).get("arch") or {}
+    return tuple(arch.get("styles", ())) if isinstance(arch, dict) else ()
+
+
+def resolve_spec(spec: str | Path) -> tuple[Path, str | None]:
+    """A model spec -> (model file, style selection or None).
+
+    Specs: a path; a bare name (`starry_night`: NAME.ckpt in model_search_dirs(), first match,
+    else a style of that name in a multi-style model found there); either followed by
+    `:STYLE` or `:STYLE=W,STYLE=W` (a style, or a mix, of a multi-style model). A bare name
+    has no path separator and no suffix and is not an existing file. Raises FastNSTError
+    naming the folders searched and the names they hold when nothing matches.
     """
-    text = str(name_or_path)
+    text, selection = split_model_spec(str(spec))
     path = Path(text)
     is_bare = not any(sep in text for sep in ("/", os.sep)) and not path.suffix
     if not is_bare or path.is_file():
-        return path
+        return path, selection
     folders = model_search_dirs()
     for folder in folders:
         candidate = folder / f"{text}{MODEL_SUFFIX}"
         if candidate.is_file():
-            return candidate
-    available = sorted({p.stem for folder in folders if folder.is_dir()
-                        for p in folder.glob(f"*{MODEL_SUFFIX}")})
+            return candidate, selection
+    files = [p for folder in folders if folder.is_dir()
+             for p in sorted(folder.glob(f"*{MODEL_SUFFIX}"))]
+    styles = {name: p for p in reversed(files) for name in model_styles(p)}  # first wins
+    if selection is None and text in styles:
+        return styles[text], text
+    available = sorted({p.stem for p in files} | set(styles))
     raise FastNSTError(
-        f"no model named {text!r} (looked for {text}{MODEL_SUFFIX} in "
-        f"{', '.join(str(folder) for folder in folders)}; "
+        f"no model named {text!r} (looked for {text}{MODEL_SUFFIX} and multi-style models' "
+        f"styles in {', '.join(str(folder) for folder in folders)}; "
         f"available: {', '.join(available) if available else 'none'}; "
         f"set ${CHECKPOINTS_ENV} or give a path)")
+
+
+def resolve_model(name_or_path: str | Path) -> Path:
+    """The model file a spec names (see resolve_spec), without its style selection."""
+    return resolve_spec(name_or_path)[0]
 
 
 def _strip_wrappers(key: str) -> str:
@@ -137,14 +173,70 @@ def save_model(net: nn.Module, path: str | Path, meta: dict[str, Any] | None = N
     return path
 
 
+# What every "this is not a model" message tells the user to give instead.
+MODEL_FILE_HINT = ("a model file is a .ckpt from fastnst-train (checkpoints/NAME.ckpt), a "
+                   "Lightning checkpoint (runs/NAME/checkpoints/last.ckpt) or a model name "
+                   "such as starry_night")
+# Leading bytes of the file kinds users pass by mistake (file signatures, e.g. RFC 2083 for PNG).
+_SIGNATURES = ((b"\xff\xd8\xff", "a JPEG image"), (b"\x89PNG", "a PNG image"),
+               (b"GIF8", "a GIF image"), (b"BM", "a BMP image"), (b"II*\x00", "a TIFF image"),
+               (b"MM\x00*", "a TIFF image"), (b"%PDF", "a PDF document"),
+               (b"\x1f\x8b", "a gzip archive"))
+
+
+def describe_file(path: Path) -> str:
+    """What a file that torch.load refused is, in a few words ("a text file", "a JPEG image"),
+    from its first 4 KiB and (for zip archives) its member names; for error messages only."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError as err:
+        return f"unreadable ({err.strerror})"
+    if not head:
+        return "an empty file"
+    if head[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return "a damaged zip archive"
+        if any(name.endswith("/data.pkl") for name in names):
+            # torch's zip format; weights_only refused what it pickles.
+            return ("a PyTorch file holding Python objects other than tensors and plain "
+                    "data (refused: files are read with weights_only=True)")
+        return "a zip archive"
+    if head[:1] == b"\x80":
+        return "a Python pickle, not a zip-format PyTorch file"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    if path.suffix.lower() == ".onnx":
+        return "an ONNX model (only fastnst-stylize runs those)"
+    if b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+            return "a text file"
+        except UnicodeDecodeError as err:
+            if err.start >= len(head) - 3:  # a multi-byte character cut at 4 KiB
+                return "a text file"
+    return "not a PyTorch file"
+
+
 def _read(path: Path) -> Any:
+    """The payload of a model file, read with weights_only=True; FastNSTError in one line
+    saying what the path is when it is missing, a folder or not a checkpoint."""
+    if path.is_dir():
+        raise FastNSTError(f"{path} is a folder, not a model file; {MODEL_FILE_HINT}")
     if not path.is_file():
         raise FastNSTError(f"no such checkpoint: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # zip/pickle/unpickling-policy errors all mean "not ours"
-        raise FastNSTError(
-            f"{path}: not a fastnst or Lightning checkpoint ({first_line(err)})") from None
+    except Exception:  # zip/pickle/unpickling-policy errors all mean "not ours"
+        # torch's own text runs over pages (the weights_only advice): say what the file is.
+        raise FastNSTError(f"{path}: not a fastnst or Lightning checkpoint: it is "
+                           f"{describe_file(path)}; {MODEL_FILE_HINT}") from None
 
 
 def lightning_meta(hparams: dict[str, Any], global_step: Any) -> dict[str, Any]:
@@ -197,13 +289,28 @@ def recorded_style(meta: dict[str, Any]) -> Path | None:
     return None
 
 
-def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+def selected_meta(meta: dict[str, Any], mix: dict[str, float]) -> dict[str, Any]:
+    """A multi-style model's metadata narrowed to one style or mix: "style" (the name, or
+    'a=0.5,b=0.5'), and for one style its "style_sha256" and quality report "eval"."""
+    per_style = meta.get("styles", {})
+    if len(mix) == 1:
+        (name,) = mix
+        own = per_style.get(name, {})
+        return {**meta, "style": name, "style_sha256": own.get("sha256"),
+                "eval": own.get("eval"), "selected": mix}
+    label = ",".join(f"{name}={weight:g}" for name, weight in mix.items())
+    return {**meta, "style": label, "style_sha256": None, "eval": None, "selected": mix}
+
+
+def load_model(spec: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the transform net from a slim or Lightning checkpoint (detected by content).
 
-    path may be a bare model name (see resolve_model). Returns (net in eval mode on CPU, float32
-    weights, metadata dict).
+    spec: a path or bare model name, optionally with `:STYLE` or `:A=W,B=W` for a style or a
+    mix of a multi-style model (see resolve_spec), which gives a plain net of that style
+    (fastnst.models.johnson.select_style) and its metadata (selected_meta). Returns (net in
+    eval mode on CPU, float32 weights, metadata dict).
     """
-    path = resolve_model(path)
+    path, selection = resolve_spec(spec)
     arch, state, meta = _arch_and_state(_read(path), path)
     try:
         net = build_net(arch)
@@ -214,4 +321,21 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     except (RuntimeError, TypeError) as err:
         raise FastNSTError(f"{path}: weights do not fit the {arch.get('name', 'johnson')} net "
                            f"({first_line(err)})") from None
-    return net.float().eval(), meta
+    net = net.float().eval()
+    if selection is not None:
+        styles = tuple(getattr(net, "styles", ()))
+        if not styles:
+            raise FastNSTError(f"{path} has one style; ':{selection}' picks a style of a "
+                               "multi-style model")
+        mix = parse_style_mix(selection, styles)
+        net, meta = select_style(net, mix), selected_meta(meta, mix)  # type: ignore[arg-type]
+    return net, meta
+
+
+def require_one_style(net: nn.Module, model: str | Path) -> None:
+    """FastNSTError unless `net` is a single-style net (a multi-style model needs a style)."""
+    styles = tuple(getattr(net, "styles", ()))
+    if styles:
+        raise FastNSTError(
+            f"{model} is a multi-style model: choose a style with {model}:STYLE or mix "
+            f"styles with {model}:{styles[0]}=0.5,{styles[1]}=0.5 (styles: {', '.join(styles)})")
