@@ -310,3 +310,23 @@ def test_settings_come_from_flags_and_environment(monkeypatch, capsys) -> None:
         "fastnst-web: error: bad value 'eighty' for --port in command line")
     assert main(["--queue", "ftp://x"]) == 2
     assert "--queue must be sqlite:///PATH or redis://" in capsys.readouterr().err
+
+
+def test_a_taken_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Another program listens on the port: fastnst-web says so in one line, exits 2, and
+    neither prints "serving" nor creates its data folder."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        data = tmp_path / "data"
+        result = subprocess.run(
+            [sys.executable, "-m", "fastnst.cli.web", "--port", str(port), "--workers", "0",
+             "--data-dir", str(data)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"fastnst-web: error: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(another program is listening there: stop it or pick another --port)"]
+    assert not data.exists()
