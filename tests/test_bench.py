@@ -48,6 +48,49 @@ def test_cpu_peak_is_measured():
     assert peak["fp32_tflops"] > 0 and peak["source"].startswith("measured")
 
 
+def test_cpu_peak_is_remeasured_and_a_share_above_it_is_unreliable():
+    """A peak measured while the machine was busy is too low: the next measurement (after a
+    row) replaces it, and a row still above the peak gets no share, not a share over 100%."""
+    from fastnst.bench.flops import share_of_peak
+    from fastnst.bench.timing import format_row, measurement
+
+    cpu = torch.device("cpu")
+    peak = {"fp32_tflops": 1e-9, "source": "measured"}  # as if measured under heavy load
+
+    def row(seconds):  # 1 GFLOP in `seconds`
+        return measurement("inference", "CPU", (64, 64), 1.0, "baseline", "eager", "fp32",
+                           False, 1, seconds, 1, None, 10**9, peak["fp32_tflops"], 1, 0, {})
+
+    slow = row(10.0)  # 1e-4 TFLOP/s: 100,000x the stale peak
+    assert slow.peak_share > 1
+    share_of_peak(slow, peak, cpu)
+    assert peak["fp32_tflops"] > 1e-3  # re-measured: any CPU multiplies faster than 1 GFLOP/s
+    assert slow.peak_tflops == peak["fp32_tflops"]
+    assert slow.peak_share == round(1e-4 / peak["fp32_tflops"], 4) < 1
+    impossible = row(1e-9)  # 1e6 TFLOP/s: above any measured CPU peak
+    share_of_peak(impossible, peak, cpu)
+    assert impossible.peak_share is None and impossible.extra["peak_share_unreliable"] > 1
+    assert format_row(impossible).split()[-2] == "?"
+
+
+def test_report_is_written_after_each_row(tmp_path, monkeypatch):
+    """A row that fails (here the training rows) keeps the rows measured before it."""
+    import fastnst.bench.report
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(fastnst.bench.report, "bench_train", out_of_memory)
+    output = tmp_path / "bench.json"
+    with pytest.raises(RuntimeError, match="out of memory"):
+        bench_main(["--device", "cpu", "--sizes", "32x32", "--widths", "0.25", "--iters", "1",
+                    "--warmup", "0", "-o", str(output)])
+    report = json.loads(output.read_text())
+    assert report["complete"] is False and "out of memory" in report["error"]
+    assert [r["task"] for r in report["results"]][:1] == ["inference"]
+    assert len(report["results"]) in (1, 2)  # baseline, and onnxruntime where installed
+
+
 def test_tiny_cpu_bench_writes_both_variants(tmp_path, capsys):
     output = tmp_path / "bench.json"
     code = bench_main(["--device", "cpu", "--sizes", "64x64", "--widths", "1", "--iters", "1",
@@ -58,7 +101,7 @@ def test_tiny_cpu_bench_writes_both_variants(tmp_path, capsys):
     report = json.loads(output.read_text())
     assert report["torch"] == torch.__version__ and report["device"].startswith("CPU")
     assert "MACs = N * H_out * W_out" in report["flop_counting"]
-    assert report["peak_flops"]["fp32_tflops"] > 0
+    assert report["peak_flops"]["fp32_tflops"] > 0 and report["complete"] is True
     rows = report["results"]
     assert {(r["task"], r["variant"]) for r in rows} == {
         ("inference", "baseline"), ("inference", "optimized"),

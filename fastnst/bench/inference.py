@@ -19,7 +19,7 @@ import torch
 
 from fastnst.bench.flops import peak_for, transformer_flops
 from fastnst.bench.options import BenchOptions
-from fastnst.bench.timing import Measurement, PeakMemory, add_speedup, format_row, measurement
+from fastnst.bench.timing import Measurement, PeakMemory, add_speedup, measurement
 from fastnst.core.devices import synchronize
 from fastnst.core.errors import FastNSTError
 from fastnst.models.johnson import TransformerNet
@@ -136,8 +136,10 @@ def _inference_variants(net: TransformerNet, device: torch.device, options: Benc
 
 
 def bench_inference(options: BenchOptions, device: torch.device, device_name: str,
-                     peak: dict[str, Any], iters: int, warmup: int,
-                     log: Callable[[str], None]) -> list[Measurement]:
+                     peak: dict[str, Any], iters: int, warmup: int, log: Callable[[str], None],
+                     record: Callable[[Measurement], None]) -> list[Measurement]:
+    """Measure every width x size x variant; each row goes to `record` (which prints and
+    saves it) as soon as it is measured. Returns the rows."""
     sizes = options.sizes or default_sizes(device)
     megapixels = options.batch_megapixels
     if megapixels is None:
@@ -173,6 +175,6 @@ def bench_inference(options: BenchOptions, device: torch.device, device_name: st
                     {"megapixels_per_s": round(megapixels_per_s, 3)})
                 baseline_ms = add_speedup(row, baseline_ms)
                 results.append(row)
-                log(format_row(row))
+                record(row)
     torch.backends.cudnn.benchmark = False
     return results

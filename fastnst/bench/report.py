@@ -18,12 +18,13 @@ from typing import Any
 import torch
 
 from fastnst import __version__
-from fastnst.bench.flops import FLOP_COUNTING, device_peak
+from fastnst.bench.flops import FLOP_COUNTING, device_peak, share_of_peak
 from fastnst.bench.inference import bench_inference
 from fastnst.bench.options import BenchOptions
-from fastnst.bench.timing import TABLE_COLUMNS, TIMING, Measurement, line
+from fastnst.bench.timing import TABLE_COLUMNS, TIMING, Measurement, format_row, line
 from fastnst.bench.training import bench_train
 from fastnst.core.devices import resolve_device
+from fastnst.core.errors import first_line
 from fastnst.core.files import atomic_output, check_output_file
 
 
@@ -44,7 +45,8 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> dict
     """Measure, print a table through `log`, write options.output; returns the report.
 
     Report: device, torch version, peak FLOP/s assumed, how FLOPs and time are counted, and
-    `results`, one dict per measurement (Measurement.row()).
+    `results`, one dict per measurement (Measurement.row()). The file is rewritten after each
+    row, with `complete` false until the last one and `error` naming what stopped the run.
     """
     device = resolve_device(options.device)
     if device.type == "cuda" and device.index is not None:
@@ -61,13 +63,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> dict
         f"{peaks or 'unknown'} ({peak['source']})")
     log(line(TABLE_COLUMNS))
     results: list[Measurement] = []
-    if "inference" in options.tasks:
-        results += bench_inference(options, device, name, peak, iters, warmup, log)
-    if "train" in options.tasks:
-        with tempfile.TemporaryDirectory(prefix="fastnst-bench-") as workdir:
-            results += bench_train(options, device, name, peak, iters, warmup,
-                                    Path(workdir), log)
-    report = {
+    report: dict[str, Any] = {
         "fastnst_version": __version__,
         "command": options.command,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -82,9 +78,36 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> dict
                          "net forward, VGG losses, backward, Adam step); progress bar, logger "
                          "and checkpoints off; photos sampled with replacement"),
         "options": {k: v for k, v in asdict(options).items() if k != "command"},
-        "results": [row.row() for row in results],
+        "complete": False,
+        "results": [],
     }
-    with atomic_output(output) as tmp:
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
+
+    def write() -> None:
+        report["results"] = [row.row() for row in results]
+        with atomic_output(output) as tmp:
+            tmp.write_text(json.dumps(report, indent=2) + "\n")
+
+    def record(row: Measurement) -> None:
+        """Print the row and rewrite the report with it: a later row that fails (a GPU out of
+        memory, a compiler error) must not lose the rows measured before it."""
+        share_of_peak(row, peak, device)
+        results.append(row)
+        log(format_row(row))
+        write()
+
+    try:
+        if "inference" in options.tasks:
+            bench_inference(options, device, name, peak, iters, warmup, log, record)
+        if "train" in options.tasks:
+            with tempfile.TemporaryDirectory(prefix="fastnst-bench-") as workdir:
+                bench_train(options, device, name, peak, iters, warmup, Path(workdir),
+                            record)
+    except Exception as err:
+        report["error"] = f"{type(err).__name__}: {first_line(err, 300)}"
+        write()
+        log(f"wrote {output} ({len(results)} rows; stopped by {report['error']})")
+        raise
+    report["complete"] = True
+    write()
     log(f"wrote {output}")
     return report

@@ -139,7 +139,9 @@ def format_row(row: Measurement) -> str:
         "-" if megapixels is None else f"{megapixels:.1f}",
         "-" if row.peak_mem_mb is None else f"{row.peak_mem_mb:.0f}",
         "-" if row.speedup is None else f"{row.speedup:.2f}x",
-        "-" if row.peak_share is None else f"{100 * row.peak_share:.1f}",
+        # "?": above the measured CPU peak (see fastnst.bench.flops.share_of_peak)
+        ("?" if "peak_share_unreliable" in row.extra else "-") if row.peak_share is None
+        else f"{100 * row.peak_share:.1f}",
         "-" if coco is None else f"{coco:.1f} min",
     )
     return line(cells)

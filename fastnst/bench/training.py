@@ -25,7 +25,7 @@ from fastnst.bench.inference import (
     workers_for,
 )
 from fastnst.bench.options import BenchOptions
-from fastnst.bench.timing import Measurement, PeakMemory, add_speedup, format_row, measurement
+from fastnst.bench.timing import Measurement, PeakMemory, add_speedup, measurement
 from fastnst.core.devices import synchronize
 
 COCO_TRAIN2014_IMAGES = 82_783
@@ -33,7 +33,9 @@ COCO_TRAIN2014_IMAGES = 82_783
 
 def bench_train(options: BenchOptions, device: torch.device, device_name: str,
                  peak: dict[str, Any], iters: int, warmup: int, workdir: Path,
-                 log: Callable[[str], None]) -> list[Measurement]:
+                 record: Callable[[Measurement], None]) -> list[Measurement]:
+    """Baseline and optimized training rows (see the module docstring); each goes to
+    `record` (which prints and saves it) as soon as it is measured. Returns the rows."""
     import lightning as L
 
     # Lightning's per-fit notes ("GPU available: ...") would break up the table.
@@ -132,5 +134,5 @@ def bench_train(options: BenchOptions, device: torch.device, device_name: str,
              "coco_2_epochs_min": round(2 * COCO_TRAIN2014_IMAGES / items_per_s / 60, 2)})
         baseline_ms = add_speedup(row, baseline_ms)
         results.append(row)
-        log(format_row(row))
+        record(row)
     return results
