@@ -35,7 +35,7 @@ from fastnst.evaluation.metrics import (
     ImageErrors,
     QualityMetric,
 )
-from fastnst.evaluation.temporal import ChangeMeter, input_flow, temporal_error
+from fastnst.evaluation.temporal import METRIC_FLOW, ChangeMeter, input_flow, temporal_error
 from fastnst.inference.stylizer import Stylizer
 from fastnst.inference.temporal import (
     DEFAULT_WEIGHT,
@@ -46,7 +46,12 @@ from fastnst.inference.temporal import (
 )
 from fastnst.losses.builder import build_perceptual_loss
 from fastnst.losses.config import LossConfig
-from fastnst.models.checkpoint import load_model, recorded_style, resolve_model
+from fastnst.models.checkpoint import (
+    load_model,
+    recorded_style,
+    require_one_style,
+    resolve_model,
+)
 from fastnst.optim.gatys import stylize_slow
 
 # The slow baseline's settings: those of fastnst-slow (fastnst.optim.config.SlowConfig).
@@ -168,7 +173,8 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
         torch.backends.cudnn.benchmark = True  # a few image sizes, hundreds of passes each
     photos = list_images([config.content])
     model_path = resolve_model(config.model)
-    net, meta = load_model(model_path)
+    net, meta = load_model(config.model)
+    require_one_style(net, config.model)
     style_path = _find_style(config.style, meta, model_path)
     contents = [load_tensor(photo, config.max_pixels, config.max_size) for photo in photos]
     batches = size_batches([(c.shape[-2], c.shape[-1]) for c in contents], config.batch_size)
@@ -230,19 +236,21 @@ def evaluate_video(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
 
     Frames stream in batches of config.batch_size, so memory does not grow with the clip's
     length; --temporal filters the frame-by-frame outputs (TemporalFilter). Needs PyAV and
-    OpenCV. Returns the report, plain data for JSON: {"fastnst_version", "model",
-    "model_style", "style", "video", "frames", "width", "height", "max_size", "batch_size",
-    "device", "flow": "opencv farneback" (the metric's), "temporal_settings": {"weight",
+    OpenCV. Returns the report, plain data for JSON: {"fastnst_version", "model", "model_style",
+    "style", "video", "frames", "width", "height", "max_size", "batch_size", "device", "flow":
+    "opencv farneback, forward-backward checked" (the metric's), "temporal_settings": {"weight",
     "mask_alpha", "flow", "flow_max_size"} (the filter's), "metric": {...as in `evaluate`},
-    "input": {"frame_change", "frame_change_flow"}, "per_frame": VIDEO, "temporal": VIDEO,
-    "temporal_over_per_frame": {"temporal_error", "temporal_error_flow", "style_error",
-    "content_error"}}, where VIDEO = {"frame_change", "frame_change_flow", "temporal_error",
-    "temporal_error_flow", "style_error", "content_error", "seconds"}: frame_change is the
-    mean |F_t - F_{t-1}| (pixel values in [0, 1]; _flow: after warping along the input's
-    optical flow, None where no pixel had a consistent flow), temporal_error divides it by
-    the input's (None for a static input), style_error and content_error are means over
-    frames, seconds is the wall time of stylizing (and filtering). Ratios are None where a
-    figure is.
+    "input": {"frame_change", "warping_error", "unoccluded"}, "per_frame": VIDEO, "temporal":
+    VIDEO, "temporal_over_per_frame": {"temporal_error", "warping_error", "style_error",
+    "content_error"}}, where VIDEO = {"frame_change", "temporal_error", "warping_error",
+    "warping_error_over_input", "style_error", "content_error", "seconds"}: frame_change is the
+    mean |F_t - F_{t-1}| (pixel values in [0, 1]); warping_error the same after warping F_{t-1}
+    along the input's optical flow, over the pixels not masked as occluded by the
+    forward-backward check (fastnst.evaluation.temporal; None where no pixel passed); the
+    input's is the floor (what flow errors alone leave), "unoccluded" the mean share of pixels
+    it counts; temporal_error and warping_error_over_input divide by the input's (None for a
+    static input); style_error and content_error are means over frames, seconds is the wall time
+    of stylizing (and filtering). Ratios are None where a figure is.
     """
     device = resolve_device(config.device)
     assert config.video is not None
@@ -251,7 +259,8 @@ def evaluate_video(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     cv2 = import_cv2("fastnst-eval --video")
 
     model_path = resolve_model(config.model)
-    net, meta = load_model(model_path)
+    net, meta = load_model(config.model)
+    require_one_style(net, config.model)
     style_path = _find_style(config.style, meta, model_path)
     metric = QualityMetric(load_tensor(style_path, config.max_pixels, METRIC_STYLE_SIZE), device)
     stylizer = Stylizer(net, device=str(device))
@@ -291,9 +300,11 @@ def evaluate_video(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     for name in VIDEO_MODES:
         meter = meters[name]
         results[name] = {
-            "frame_change": meter.change, "frame_change_flow": meter.warped_change,
+            "frame_change": meter.change,
             "temporal_error": temporal_error(meter.change, source.change),
-            "temporal_error_flow": temporal_error(meter.warped_change, source.warped_change),
+            "warping_error": meter.warped_change,
+            "warping_error_over_input": temporal_error(meter.warped_change,
+                                                       source.warped_change),
             "style_error": sum(e.style for e in errors[name]) / count,
             "content_error": sum(e.content for e in errors[name]) / count,
             "seconds": round(seconds[name], 3),
@@ -315,14 +326,15 @@ def evaluate_video(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
         "max_size": config.max_size,
         "batch_size": config.batch_size,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "flow": "opencv farneback",
+        "flow": f"opencv {METRIC_FLOW}, forward-backward checked",
         "temporal_settings": {"weight": DEFAULT_WEIGHT, "mask_alpha": MASK_ALPHA,
                               "flow": "opencv dis medium", "flow_max_size": FLOW_MAX_SIZE},
         "metric": _metric_settings(),
-        "input": {"frame_change": source.change, "frame_change_flow": source.warped_change},
+        "input": {"frame_change": source.change, "warping_error": source.warped_change,
+                  "unoccluded": source.kept_share},
         **results,
         "temporal_over_per_frame": {key: ratio(key) for key in (
-            "temporal_error", "temporal_error_flow", "style_error", "content_error")},
+            "temporal_error", "warping_error", "style_error", "content_error")},
     }
 
 
@@ -344,28 +356,33 @@ def _cell(value: float | None, width: int, digits: int = 3) -> str:
 
 def format_video_summary(report: dict[str, Any]) -> str:
     """A few lines for the terminal: flicker and style error, frame by frame vs --temporal."""
+    source = report["input"]
+    unoccluded = source["unoccluded"]
     lines = [
         f"{report['frames']} frames {report['width']}x{report['height']} from {report['video']}"
         f", style {report['style']}, on {report['device']}",
-        "change: mean |F_t - F_t-1| (pixels in [0, 1]); temporal error: change / the input's;",
-        "(flow): after warping F_t-1 along the input's optical flow (OpenCV Farneback)",
-        f"{'':15}{'change':>9}{'temporal err':>14}{'change (flow)':>15}{'t. err (flow)':>15}"
+        "change: mean |F_t - F_t-1| (pixels in [0, 1]); warping error: the same after warping "
+        "F_t-1 along",
+        "the input's optical flow (OpenCV Farneback), occluded pixels (forward-backward check) "
+        "masked"
+        + (f": {unoccluded:.0%} of pixels kept" if unoccluded is not None else "")
+        + "; x input: over the input's (its floor)",
+        f"{'':15}{'change':>9}{'x input':>9}{'warping err':>13}{'x input':>9}"
         f"{'style error':>13}{'content err':>13}",
     ]
-    source = report["input"]
-    lines.append(f"{'input':15}{_cell(source['frame_change'], 9, 4)}{_cell(1.0, 14)}"
-                 f"{_cell(source['frame_change_flow'], 15, 4)}"
-                 f"{_cell(1.0 if source['frame_change_flow'] is not None else None, 15)}")
+    lines.append(f"{'input':15}{_cell(source['frame_change'], 9, 4)}{_cell(1.0, 9)}"
+                 f"{_cell(source['warping_error'], 13, 4)}"
+                 f"{_cell(1.0 if source['warping_error'] is not None else None, 9)}")
     for name, label in (("per_frame", "--no-temporal"), ("temporal", "--temporal")):
         row = report[name]
         lines.append(f"{label:15}{_cell(row['frame_change'], 9, 4)}"
-                     f"{_cell(row['temporal_error'], 14)}{_cell(row['frame_change_flow'], 15, 4)}"
-                     f"{_cell(row['temporal_error_flow'], 15)}{_cell(row['style_error'], 13, 4)}"
-                     f"{_cell(row['content_error'], 13, 4)}")
+                     f"{_cell(row['temporal_error'], 9)}{_cell(row['warping_error'], 13, 4)}"
+                     f"{_cell(row['warping_error_over_input'], 9)}"
+                     f"{_cell(row['style_error'], 13, 4)}{_cell(row['content_error'], 13, 4)}")
     ratio = report["temporal_over_per_frame"]
-    lines.append(f"{'with / without':15}{'':9}{_cell(ratio['temporal_error'], 14)}{'':15}"
-                 f"{_cell(ratio['temporal_error_flow'], 15)}{_cell(ratio['style_error'], 13)}"
-                 f"{_cell(ratio['content_error'], 13)}")
+    lines.append(f"{'with / without':15}{'':9}{_cell(ratio['temporal_error'], 9)}"
+                 f"{_cell(ratio['warping_error'], 13)}{'':9}"
+                 f"{_cell(ratio['style_error'], 13)}{_cell(ratio['content_error'], 13)}")
     return "\n".join(lines)
 
 

@@ -4,7 +4,8 @@ warped onto it along the optical flow of the input frames.
 A feed-forward style net paints each frame afresh. Its strided convolutions are not
 shift-invariant, so a scene that moves by a pixel gets a differently placed brush texture:
 that local "swimming" is most of the flicker. Per pixel, with the backward flow from input
-frame t to t-1 (OpenCV's DIS, on frames scaled to at most FLOW_MAX_SIZE px),
+frame t to t-1 (fastnst.inference.flow: OpenCV's DIS, on frames scaled to at most
+FLOW_MAX_SIZE px),
 
     O'_t = O_t + w * M * (warp(O'_{t-1}) - O_t),   M = exp(-alpha * |I_t - warp(I_{t-1})|^2)
 
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 from fastnst.core.errors import FastNSTError
+from fastnst.inference.flow import FlowEstimator, hwc_array
 
 # Weight of the warped previous result, w above. Our measurement (README, "Stable video";
 # starry_night, 48-frame 320 x 240 pan over a photo): w = 0.3, 0.5, 0.6 lower the
@@ -62,11 +64,6 @@ def import_cv2(user: str = "--temporal") -> Any:
     return cv2
 
 
-def _hwc(frame: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float tensor -> (H, W, 3) float32 contiguous array (cv2's layout)."""
-    return np.ascontiguousarray(frame.detach().float().cpu().permute(1, 2, 0).numpy())
-
-
 class TemporalFilter:
     """Blends each stylized frame with the previous result along the flow (see module doc).
 
@@ -80,8 +77,9 @@ class TemporalFilter:
         if not 0.0 <= weight < 1.0:
             raise ValueError(f"weight must be in [0, 1), not {weight}")
         self.cv2 = import_cv2()
-        self.weight, self.alpha, self.flow_max_size = weight, alpha, flow_max_size
-        self.flow = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.weight, self.alpha = weight, alpha
+        # no forward-backward check: the photometric mask M already rejects bad matches
+        self.flow = FlowEstimator(self.cv2, "dis", flow_max_size)
         self.reset()
 
     def reset(self) -> None:
@@ -91,29 +89,6 @@ class TemporalFilter:
         self._output: np.ndarray | None = None  # (H, W, 3) previous result
         self.match: float | None = None  # mean mask of the last frame, in [0, 1]
 
-    def _small_gray(self, image: np.ndarray) -> np.ndarray:
-        cv2 = self.cv2
-        height, width = image.shape[:2]
-        scale = min(1.0, self.flow_max_size / max(height, width))
-        if scale < 1.0:
-            image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
-                               interpolation=cv2.INTER_AREA)
-        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        return (np.clip(gray, 0.0, 1.0) * 255).round().astype(np.uint8)
-
-    def _maps(self, gray: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """cv2.remap maps (H, W) float32: where each pixel of this frame was in the last."""
-        cv2 = self.cv2
-        assert self._gray is not None
-        flow = self.flow.calc(gray, self._gray, None)  # (h, w, 2) backward flow, in small px
-        if flow.shape[:2] != (height, width):
-            scale_x, scale_y = width / flow.shape[1], height / flow.shape[0]
-            flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
-            flow[..., 0] *= scale_x
-            flow[..., 1] *= scale_y
-        grid_y, grid_x = np.mgrid[0:height, 0:width].astype(np.float32)  # (H, W) each
-        return grid_x + flow[..., 0], grid_y + flow[..., 1]
-
     def __call__(self, frame: torch.Tensor, stylized: torch.Tensor) -> torch.Tensor:
         """frame: the input (3, H, W) in [0, 1]; stylized: its stylized (3, H, W) in [0, 1].
         Returns the blended (3, H, W) float32 frame on the CPU."""
@@ -121,20 +96,18 @@ class TemporalFilter:
             raise ValueError(f"frame {tuple(frame.shape)} and stylized "
                              f"{tuple(stylized.shape)} differ in shape")
         cv2 = self.cv2
-        image, output = _hwc(frame), _hwc(stylized)
-        gray = self._small_gray(image)
+        image, output = hwc_array(frame), hwc_array(stylized)
+        gray = self.flow.gray(image)
         if (self.weight > 0.0 and self._input is not None and self._output is not None
-                and self._input.shape == image.shape):
+                and self._gray is not None and self._input.shape == image.shape):
             height, width = image.shape[:2]
-            map_x, map_y = self._maps(gray, height, width)
+            flow = self.flow(self._gray, gray, height, width)
             warp = {"interpolation": cv2.INTER_LINEAR, "borderMode": cv2.BORDER_REPLICATE}
-            warped_input = cv2.remap(self._input, map_x, map_y, **warp)
-            warped_output = cv2.remap(self._output, map_x, map_y, **warp)
+            warped_input = cv2.remap(self._input, flow.map_x, flow.map_y, **warp)
+            warped_output = cv2.remap(self._output, flow.map_x, flow.map_y, **warp)
             mismatch = ((image - warped_input) ** 2).sum(axis=2)  # (H, W)
-            # pixels that came from outside the last frame (within half a pixel) keep theirs
-            inside = ((map_x > -0.5) & (map_x < width - 0.5)
-                      & (map_y > -0.5) & (map_y < height - 0.5))
-            mask = np.exp(-self.alpha * mismatch) * inside  # (H, W)
+            # pixels that came from outside the last frame keep theirs (flow.valid)
+            mask = np.exp(-self.alpha * mismatch) * flow.valid  # (H, W)
             self.match = float(mask.mean())
             if self.match >= CUT_MATCH:  # else a shot cut: chance matches must not blend
                 blend = (self.weight * mask)[..., None]  # (H, W, 1)
