@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,36 @@ ASSETS = ROOT / "fastnst" / "assets"
 DEBUG_CONFIG = ROOT / "fastnst" / "configs" / "debug.yaml"
 STYLE = ASSETS / "styles" / "starry_night.jpg"
 CONTENT = ASSETS / "content" / "chicago.jpg"
+
+# What a user's earlier commands leave in their shell and working directory must not change
+# what the tests see: $FASTNST_CHECKPOINTS and ./checkpoints add models to bare-name lookup and
+# the web site's styles, FASTNST_WEB_* are settings of fastnst-web. Switches that only turn on
+# optional tests (FASTNST_SCREENSHOTS) or name a file (FASTNST_VGG19_WEIGHTS) stay.
+USER_ENVIRONMENT = ("FASTNST_CHECKPOINTS", "FASTNST_WEB_")
+
+
+def _without_user_state(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith(USER_ENVIRONMENT):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(workdir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module- and session-scoped fixtures run in an empty folder too, never the repository."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _without_user_state(monkeypatch, tmp_path_factory.mktemp("session_cwd"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _test_workdir(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts in its own empty folder, so default outputs (checkpoints/NAME.ckpt,
+    runs/, fastnst-data/, IN.stylized.jpg) land there, not in the repository, and no test sees
+    another's (or a user's) ./checkpoints."""
+    _without_user_state(monkeypatch, tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture
