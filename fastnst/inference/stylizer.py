@@ -158,10 +158,11 @@ class Stylizer(BaseStylizer):
 
     precision: '32', 'bf16' or '16' (autocast; '16' needs a GPU). channels_last: NHWC memory
     layout, faster for convs on GPUs (None: on for CUDA, off for the CPU). compile: wrap the
-    net in torch.compile; if that fails (no compiler, unsupported platform) it warns and runs
-    eagerly. tile: stylize images larger than tile x tile px in tiles with whole-image
-    instance-norm statistics (fastnst.tiling), taken at up to `stats_max_pixels` pixels.
-    strength, preserve_colors: the controls (see the module docstring).
+    net in torch.compile, one static graph per input size; if compiling fails (no compiler,
+    unsupported platform) it warns and runs eagerly, and if it fails for one new size only,
+    that size runs eagerly. tile: stylize images larger than tile x tile px in tiles with
+    whole-image instance-norm statistics (fastnst.tiling), taken at up to `stats_max_pixels`
+    pixels. strength, preserve_colors: the controls (see the module docstring).
     """
 
     def __init__(self, net: nn.Module, device: str = "auto", precision: str = "32",
@@ -184,10 +185,19 @@ class Stylizer(BaseStylizer):
         self.net = net.eval().requires_grad_(False).to(self.device,
                                                         memory_format=self.memory_format)
         self.compiled: Callable[..., torch.Tensor] | None = None
-        self._compile_works = False
+        # Input shapes (N, C, H, W) that ran compiled, and those that failed to compile and
+        # run eagerly: a compiler error on a new shape is the compiler's, not the input's.
+        self.compiled_shapes: set[tuple[int, ...]] = set()
+        self.eager_shapes: set[tuple[int, ...]] = set()
         if compile:
             try:
-                self.compiled = torch.compile(self.net)
+                # Static shapes: one graph per input size. Dynamo's default marks a dimension
+                # dynamic when its second size arrives, and inductor then failed on the
+                # reflection padding's size arithmetic for sizes that are not multiples of 4
+                # (torch 2.14, CPU: fastnst-stylize --compile on the bundled photos at
+                # --max-size 97). Dynamo's recompile limit (8 graphs) still applies: later
+                # new sizes run eagerly, with dynamo's warning.
+                self.compiled = torch.compile(self.net, dynamic=False)
             except Exception as err:  # e.g. a Python version dynamo does not support yet
                 _warn_eager(err)
         self.tile = tile
@@ -220,16 +230,20 @@ class Stylizer(BaseStylizer):
         return out.float().cpu().contiguous()
 
     def _forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.compiled is not None:
+        shape = tuple(images.shape)
+        if self.compiled is not None and shape not in self.eager_shapes:
             try:
                 out = self._run(images, self.compiled)
             except Exception as err:  # compiles lazily: a missing C++ compiler shows here
-                if self._compile_works:
-                    raise  # it compiled before: a real error, not the platform's
+                if shape in self.compiled_shapes:
+                    raise  # this shape ran compiled before: a real error, not the compiler's
                 _warn_eager(err)
-                self.compiled = None
+                if self.compiled_shapes:  # the compiler works, but not for this shape
+                    self.eager_shapes.add(shape)
+                else:  # it never worked here (no C++ compiler, unsupported platform)
+                    self.compiled = None
             else:
-                self._compile_works = True
+                self.compiled_shapes.add(shape)
                 return out
         return self._run(images, self.net)
 
