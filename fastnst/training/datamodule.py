@@ -8,6 +8,7 @@ repeating those its first run began with (mid-epoch data positions are not saved
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -89,6 +90,13 @@ class PhotoDataModule(L.LightningDataModule):
                  max_pixels: int, seed: int = 0) -> None:
         super().__init__()
         self.dataset = open_dataset(data, image_size, max_pixels)
+        if len(self.dataset) < batch_size:
+            # make_loader keeps the short batch (drop_last would leave none), so each step is
+            # one epoch of len(dataset) photos: slower, and not the batch the recipe assumes.
+            warnings.warn(f"--data {data} has {len(self.dataset)} photos, fewer than "
+                          f"--batch-size {batch_size}: every step is a short batch of "
+                          f"{len(self.dataset)} and a new epoch; give more photos",
+                          RuntimeWarning, stacklevel=2)
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
