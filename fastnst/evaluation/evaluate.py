@@ -270,7 +270,8 @@ def evaluate_video(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     seconds = dict.fromkeys(VIDEO_MODES, 0.0)
     frames = read_frames(config.video, config.max_size, config.max_pixels)
     shape: tuple[int, ...] = ()
-    with tqdm(desc="frames", unit="frame", disable=not progress) as bar:
+    # a bar only on a terminal: logs and pipes get the error line alone
+    with tqdm(desc="frames", unit="frame", disable=None if progress else True) as bar:
         for batch in _frame_batches(frames, config.batch_size):  # (B, 3, H, W)
             shape = tuple(batch.shape)
             started = time.perf_counter()

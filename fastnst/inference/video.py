@@ -6,18 +6,22 @@ kept. The first audio stream is copied unchanged when the output container can h
 codec, else re-encoded to AAC; other streams (subtitles, data) are dropped. The output is
 written to a temporary file and renamed into place only when complete. With `temporal`, each
 stylized frame is blended with the previous one along the optical flow, which reduces flicker
-(fastnst.inference.temporal).
+(fastnst.inference.temporal). Decoding and encoding run in threads of their own, with a
+bounded queue on each side of the stylizing loop (a pipeline), so the net does not wait on
+I/O; errors there reach the caller as they would without threads.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 from tqdm import tqdm
@@ -36,6 +40,7 @@ _X264_CRF = "18"
 # MPEG-4 Part 2 fallback bit rate, in bits per pixel per frame (about 7 Mbit/s at 1080p30).
 _MPEG4_BITS_PER_PIXEL = 0.12
 _DEFAULT_RATE = Fraction(30)
+T = TypeVar("T")
 
 
 def is_video(path: str | Path) -> bool:
@@ -95,23 +100,64 @@ def _check_size(width: int, height: int, max_pixels: int | None) -> None:
                            f"{max_pixels / 1e6:.0f} MP (raise it with --max-pixels)")
 
 
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One decoded video frame: image (3, H, W) float32 in [0, 1]; its presentation time
+    stamp pts in units of time_base seconds (None for raw streams without timestamps)."""
+
+    image: torch.Tensor
+    pts: int | None
+    time_base: Fraction | None
+
+
+def _decode(av: Any, container: Any, source: Path, max_size: int | None,
+            on_packet: Callable[[Any], None] | None = None) -> Iterator[DecodedFrame]:
+    """The frames of the first video stream of an open container, in display order,
+    downscaled so the long side is at most `max_size` px.
+
+    on_packet: called with every packet of the first audio stream, in file order (None: audio
+    is not read). Raises FastNSTError when a frame's size differs from the stream's: an
+    output (and the flicker metric) is for one frame size, and an encoder would silently
+    stretch the others.
+    """
+    video = container.streams.video[0]
+    video.thread_type = "AUTO"  # decode with frame threads
+    audio = container.streams.audio[0] if on_packet and container.streams.audio else None
+    size = (video.codec_context.width, video.codec_context.height)
+    index = 0
+    for packet in container.demux([video] if audio is None else [video, audio]):
+        if packet.stream is not video:
+            assert on_packet is not None
+            on_packet(packet)
+            continue
+        for frame in packet.decode():
+            if (frame.width, frame.height) != size:
+                raise FastNSTError(
+                    f"{source}: the frame size changes mid-stream: frame {index + 1} is "
+                    f"{frame.width}x{frame.height}, the stream {size[0]}x{size[1]} (split "
+                    "the clip where it changes)")
+            yield DecodedFrame(to_tensor(resize_long_side(frame.to_image(), max_size)),
+                               frame.pts, frame.time_base)
+            index += 1
+
+
 def read_frames(source: str | Path, max_size: int | None = None,
                 max_pixels: int | None = None) -> Iterator[torch.Tensor]:
     """Decode the first video stream of `source` frame by frame, in display order.
 
     Yields (3, H, W) float32 frames in [0, 1], downscaled so the long side is at most
     `max_size` px (None: as stored). Raises FastNSTError for a missing or unreadable file, one
-    without a video stream, frames over `max_pixels` pixels, or a decoding failure.
+    without a video stream, frames over `max_pixels` pixels, a frame size that changes
+    mid-stream, or a decoding failure.
     """
     av = _import_av()
     source = Path(source)
     with _open_video(av, source) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
         _check_size(stream.codec_context.width, stream.codec_context.height, max_pixels)
         try:
-            for frame in container.decode(stream):
-                yield to_tensor(resize_long_side(frame.to_image(), max_size))
+            for frame in _decode(av, container, source, max_size):
+                yield frame.image
         except av.FFmpegError as err:
             raise FastNSTError(f"{source}: video decoding failed ({err})") from None
 
@@ -119,15 +165,20 @@ def read_frames(source: str | Path, max_size: int | None = None,
 def stylize_video(stylizer: BaseStylizer, source: str | Path, target: str | Path,
                   batch_size: int = 4, max_size: int | None = None,
                   max_pixels: int | None = None, progress: bool = True,
-                  temporal: bool = False) -> VideoReport:
+                  temporal: bool = False, pipelined: bool = True) -> VideoReport:
     """Stylize every frame of the video `source` into `target` (.mp4, .m4v, .mov or .mkv).
 
     batch_size: frames per forward pass. max_size: downscale frames so the long side is at
-    most this many px first. max_pixels: refuse frames with more pixels. temporal: blend
+    most this many px first. max_pixels: refuse frames with more pixels. progress: a progress
+    bar on stderr when it is a terminal. temporal: blend
     each stylized frame with the previous one along the optical flow to reduce flicker
-    (TemporalFilter; needs OpenCV). Raises FastNSTError for an unreadable source, one without
-    a video stream, an unsupported target suffix, or temporal without OpenCV; no output file
-    is left behind on failure.
+    (TemporalFilter; needs OpenCV). pipelined: decode (and copy the audio) in one thread and
+    encode in another, with a batch of frames queued on each side of the stylizing loop, so
+    the net never waits on I/O (False: the same steps one after the other, in this thread;
+    the output is the same). A one-frame clip gives a one-frame video. Raises FastNSTError
+    for an unreadable source, one without a video stream or without frames, one whose frame
+    size changes mid-stream, an unsupported target suffix, or temporal without OpenCV; no
+    output file is left behind on failure.
     """
     av = _import_av()
     source, target = Path(source), Path(target)
@@ -138,18 +189,18 @@ def stylize_video(stylizer: BaseStylizer, source: str | Path, target: str | Path
     with _open_video(av, source) as container:
         try:
             with atomic_output(target) as tmp:
-                return _transcode(av, stylizer, container, tmp, OUTPUT_FORMATS[
+                return _transcode(av, stylizer, container, source, tmp, OUTPUT_FORMATS[
                     target.suffix.lower()], batch_size, max_size, max_pixels, progress,
-                    smoother)
+                    smoother, pipelined)
         except av.FFmpegError as err:
             raise FastNSTError(f"{source}: video processing failed ({err})") from None
 
 
-def _transcode(av: Any, stylizer: BaseStylizer, container: Any, tmp: Path, muxer: str,
-               batch_size: int, max_size: int | None, max_pixels: int | None,
-               progress: bool, smoother: TemporalFilter | None) -> VideoReport:
+def _transcode(av: Any, stylizer: BaseStylizer, container: Any, source: Path, tmp: Path,
+               muxer: str, batch_size: int, max_size: int | None, max_pixels: int | None,
+               progress: bool, smoother: TemporalFilter | None,
+               pipelined: bool) -> VideoReport:
     video_in = container.streams.video[0]
-    video_in.thread_type = "AUTO"  # decode with frame threads
     audio_in = container.streams.audio[0] if container.streams.audio else None
     width, height = video_in.codec_context.width, video_in.codec_context.height
     _check_size(width, height, max_pixels)
@@ -178,46 +229,189 @@ def _transcode(av: Any, stylizer: BaseStylizer, container: Any, tmp: Path, muxer
             else:
                 audio_out = output.add_stream("aac", rate=audio_in.codec_context.sample_rate)
                 audio = "re-encoded"
+        # the decoding side muxes audio while the encoding side muxes video
+        mux_lock = threading.Lock()
 
-        timestamps: deque[tuple[int | None, Fraction | None]] = deque()
-        pending: deque[torch.Tensor] = deque()  # input frames awaiting the smoother
+        def mux(packets: Any) -> None:
+            with mux_lock:
+                output.mux(packets)
 
-        def frames() -> Iterator[Any]:
-            streams = [video_in] if audio_in is None else [video_in, audio_in]
-            for packet in container.demux(streams):
-                if packet.stream is video_in:
-                    for frame in packet.decode():
-                        timestamps.append((frame.pts, frame.time_base))
-                        image = to_tensor(resize_long_side(frame.to_image(), max_size))
-                        if smoother is not None:
-                            pending.append(image)
-                        yield image
-                elif audio == "copied":
-                    if packet.dts is not None:  # the demuxer's final flush packet has none
-                        packet.stream = audio_out
-                        output.mux(packet)
-                else:
-                    for audio_frame in packet.decode():
-                        audio_frame.pts = None  # the encoder restamps by sample count
-                        output.mux(audio_out.encode(audio_frame))
+        def pass_audio(packet: Any) -> None:
+            if audio == "copied":
+                if packet.dts is not None:  # the demuxer's final flush packet has none
+                    packet.stream = audio_out
+                    mux(packet)
+            else:
+                for audio_frame in packet.decode():
+                    audio_frame.pts = None  # the encoder restamps by sample count
+                    mux(audio_out.encode(audio_frame))
 
-        started = time.perf_counter()
         count = 0
-        total = video_in.frames or None
-        for stylized in tqdm(stylizer.stylize_batches(frames(), batch_size), total=total,
-                             unit="frame", disable=not progress, leave=False):
-            if smoother is not None:
-                stylized = smoother(pending.popleft(), stylized)
+
+        def encode(item: tuple[torch.Tensor, DecodedFrame]) -> None:
+            nonlocal count
+            stylized, decoded = item
             frame = av.VideoFrame.from_image(to_pil(stylized))
-            pts, time_base = timestamps.popleft()
+            pts, time_base = decoded.pts, decoded.time_base
             if pts is None:  # containers without timestamps (raw streams): one per frame
                 pts, time_base = count, 1 / rate
             frame.pts, frame.time_base = pts, time_base
-            output.mux(video_out.encode(frame))
+            mux(video_out.encode(frame))
             count += 1
-        output.mux(video_out.encode(None))
+
+        started = time.perf_counter()
+        decoded = _decode(av, container, source, max_size,
+                          pass_audio if audio_in is not None else None)
+        # a batch queued on each side: the decoder prepares the next batch and the encoder
+        # writes the last one while the net runs (torch releases the GIL, as do FFmpeg's
+        # codecs and Pillow's conversions)
+        with (_Prefetch(decoded, batch_size if pipelined else 0) as frames,
+              _Drain(encode, batch_size if pipelined else 0) as sink):
+            waiting: deque[DecodedFrame] = deque()  # frames in the net, in order
+
+            def images() -> Iterator[torch.Tensor]:
+                for frame in frames:
+                    waiting.append(frame)
+                    yield frame.image
+
+            for stylized in tqdm(stylizer.stylize_batches(images(), batch_size),
+                                 total=video_in.frames or None, unit="frame",
+                                 # None: only on a terminal, so logs and pipes get no bar
+                                 # before an error line
+                                 disable=None if progress else True, leave=False):
+                frame = waiting.popleft()
+                if smoother is not None:
+                    stylized = smoother(frame.image, stylized)
+                sink.put((stylized, frame))
+            sink.close()
+        if count == 0:
+            raise FastNSTError(f"{source}: the video has no decodable frames")
+        mux(video_out.encode(None))
         if audio == "re-encoded":
-            output.mux(audio_out.encode(None))
-    if count == 0:
-        raise FastNSTError("the video has no decodable frames")
+            mux(audio_out.encode(None))
     return VideoReport(count, width, height, time.perf_counter() - started, audio)
+
+
+class _Failure:
+    """An exception raised in a pipeline thread, carried to the caller's thread."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()  # the last item through a pipeline queue
+# How often, in s, a blocked queue operation looks whether the other side gave up.
+_POLL_S = 0.05
+
+
+class _Prefetch(Generic[T]):
+    """Iterates `items` in a thread, up to `size` items ahead of the consumer (0: no thread,
+    the items are pulled when asked). An exception in the thread is raised to the consumer
+    after the items before it; leaving the block stops and joins the thread, so nothing the
+    items use (an open container) is closed under it."""
+
+    def __init__(self, items: Iterator[T], size: int) -> None:
+        self.items, self.size = items, size
+        self.queue: queue.Queue[Any] = queue.Queue(max(1, size))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="fastnst-decode", daemon=True)
+
+    def _put(self, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self.items:
+                if not self._put(item):
+                    return
+            self._put(_END)
+        except BaseException as err:  # noqa: BLE001 -- raised again in the consumer's thread
+            self._put(_Failure(err))
+
+    def __enter__(self) -> Iterator[T]:
+        if self.size == 0:
+            return self.items
+        self.thread.start()
+        return self._consume()
+
+    def _consume(self) -> Iterator[T]:
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+class _Drain(Generic[T]):
+    """Calls `consume(item)` on the items `put`, in order, in a thread with up to `size` items
+    queued (0: at once, in the caller's thread). An exception in the thread is raised by the
+    next `put` or by `close`; leaving the block without `close` stops and joins the thread."""
+
+    def __init__(self, consume: Callable[[T], None], size: int) -> None:
+        self.consume, self.size = consume, size
+        self.queue: queue.Queue[Any] = queue.Queue(max(1, size))
+        self.failed = threading.Event()
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="fastnst-encode", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                try:
+                    item = self.queue.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
+                if item is _END:
+                    return
+                self.consume(item)
+        except BaseException as err:  # noqa: BLE001 -- raised again in the producer's thread
+            self.error = err
+            self.failed.set()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def put(self, item: T | object) -> None:
+        if self.size == 0:
+            if item is not _END:
+                self.consume(item)  # type: ignore[arg-type]
+            return
+        while True:
+            self._raise()
+            try:
+                self.queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Wait until every item is consumed; raise the thread's exception, if any."""
+        self.put(_END)
+        if self.size > 0:
+            self.thread.join()
+        self._raise()
+
+    def __enter__(self) -> _Drain[T]:
+        if self.size > 0:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
