@@ -185,3 +185,26 @@ def test_eval_bad_inputs_fail_with_one_line(tmp_path, small_photos, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, (argv, err)
     assert not out.exists()
+
+
+def test_eval_of_the_shipped_model_needs_no_style_flag_and_no_development_data(tmp_path, capsys):
+    """`fastnst-eval --model starry_night` without --style scores against the bundled file the
+    shipped model was trained on (matched by its recorded SHA-256), never a path on the
+    machine that trained it; also when that path is gone (a fresh clone without ../shared)."""
+    from fastnst.core.assets import SHIPPED_MODELS_DIR, STYLES_DIR
+    from fastnst.models.checkpoint import file_sha256
+
+    bundled = STYLES_DIR / "starry_night.jpg"
+    payload = torch.load(SHIPPED_MODELS_DIR / "starry_night.ckpt", weights_only=True)
+    assert file_sha256(bundled) == payload["meta"]["style_sha256"]  # the model's definition
+    moved = tmp_path / "elsewhere" / "starry_night.ckpt"
+    moved.parent.mkdir()
+    payload["meta"]["config"]["style"] = str(tmp_path / "gone" / "shared" / "starry_night.jpg")
+    torch.save(payload, moved)
+    content = tmp_path / "photo.png"
+    Image.open(CONTENT).convert("RGB").resize((40, 30)).save(content)
+    for model in ("starry_night", str(moved)):
+        out = tmp_path / "report.json"
+        assert eval_main(["--model", model, "--content", str(content), "--max-size", "40",
+                          "--device", "cpu", "-o", str(out)]) == 0, capsys.readouterr().err
+        assert json.loads(out.read_text())["style"] == str(bundled), model

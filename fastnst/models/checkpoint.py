@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from fastnst import __version__
-from fastnst.core.assets import SHIPPED_MODELS_DIR, bundled_style
+from fastnst.core.assets import SHIPPED_MODELS_DIR, STYLES_DIR, bundled_style
 from fastnst.core.errors import FastNSTError, first_line
 from fastnst.core.files import atomic_output
 from fastnst.models.johnson import parse_style_mix, select_style
@@ -271,21 +271,48 @@ def _arch_and_state(payload: Any, path: Path) -> tuple[dict[str, Any], dict[str,
     raise FastNSTError(f"{path}: not a fastnst or Lightning checkpoint")
 
 
+def _bundled_with_hash(expected: str, name: str | None) -> Path | None:
+    """The bundled style image whose SHA-256 is `expected`: the one called `name` first, then
+    any other (a model may be named apart from its style file)."""
+    named = bundled_style(name) if name else None
+    others = sorted(p for p in STYLES_DIR.iterdir() if p.is_file() and p != named) \
+        if STYLES_DIR.is_dir() else []
+    for candidate in ([named] if named else []) + others:
+        if file_sha256(candidate) == expected:
+            return candidate
+    return None
+
+
 def recorded_style(meta: dict[str, Any]) -> Path | None:
-    """The style image a model was trained on, if found here: the path its training config
-    names, else (only when a hash is recorded) a bundled style of its recorded name; when a
-    hash is recorded, the file must match it."""
+    """The style image a model was trained on, if found here, else None.
+
+    With a recorded SHA-256 (meta["style_sha256"]), only a file of that hash: first the
+    package's bundled styles (shipped models are trained on bundled files, so this never
+    depends on a folder outside the installed package), then the path the training config
+    names. Without a hash (old files), the config's path if it exists. A config "style" that
+    is not a path (a description) or names a missing file is skipped.
+    """
     config = meta.get("config")
     expected = meta.get("style_sha256")
-    candidates: list[Path] = []
-    if isinstance(config, dict) and config.get("style"):
-        candidates.append(Path(str(config["style"])))
-    bundled = bundled_style(str(meta["style"])) if meta.get("style") else None
-    if bundled is not None and expected is not None:
-        candidates.append(bundled)
-    for candidate in candidates:
-        if candidate.is_file() and (expected is None or file_sha256(candidate) == expected):
-            return candidate
+    name = str(meta["style"]) if meta.get("style") else None
+    if expected is not None:
+        bundled = _bundled_with_hash(str(expected), name)
+        if bundled is not None:
+            return bundled
+    recorded = config.get("style") if isinstance(config, dict) else None
+    # One path (fastnst <= 0.2) or a list of them (one per style of a multi-style model).
+    paths = [recorded] if isinstance(recorded, str) else \
+        list(recorded) if isinstance(recorded, (list, tuple)) else []
+    paths = [path for path in paths if isinstance(path, str) and path]
+    if len(paths) > 1:  # several styles: without a hash, only the one of this style's name
+        paths = [path for path in paths if expected is not None or Path(path).stem == name]
+    for path in paths:
+        candidate = Path(path)
+        try:
+            if candidate.is_file() and (expected is None or file_sha256(candidate) == expected):
+                return candidate
+        except (OSError, FastNSTError):  # unreadable, or a name too long to be a path
+            continue
     return None
 
 
