@@ -19,9 +19,11 @@ class EvalConfig:
     model: str = option("", f"{_MODEL} (required)", metavar="CKPT|NAME")
     content: str = option("", "folder (or file) of content photos (required unless --video)",
                           metavar="DIR")
-    video: str | None = option(None, "score a video instead: temporal error (flicker) of the "
-                               "stylized frames relative to the input's, with and without "
-                               "--temporal, and per-frame style error", metavar="VIDEO")
+    video: str | None = option(None, "score a video instead (at least 2 frames): flicker of "
+                               "the stylized frames (frame change, and the warping error along "
+                               "the input's optical flow with occlusions masked) relative to "
+                               "the input's, with and without --temporal, and per-frame style "
+                               "error", metavar="VIDEO")
     photoreal: str | None = option(
         None, "score photorealistic results instead (no model): DIR holds input/ (contents), "
         "style/, seg/ (colour-coded masks) and one folder of results per method, files paired "
