@@ -362,12 +362,10 @@ def format_video_summary(report: dict[str, Any]) -> str:
     lines = [
         f"{report['frames']} frames {report['width']}x{report['height']} from {report['video']}"
         f", style {report['style']}, on {report['device']}",
-        "change: mean |F_t - F_t-1| (pixels in [0, 1]); warping error: the same after warping "
-        "F_t-1 along",
-        "the input's optical flow (OpenCV Farneback), occluded pixels (forward-backward check) "
-        "masked"
-        + (f": {unoccluded:.0%} of pixels kept" if unoccluded is not None else "")
-        + "; x input: over the input's (its floor)",
+        "change: mean |F_t - F_t-1| (pixels in [0, 1]); x input: over the input's (the floor)",
+        "warping error: the same after warping F_t-1 along the input's optical flow (OpenCV",
+        "Farneback), occluded pixels masked by the forward-backward check"
+        + (f" ({unoccluded:.0%} of pixels kept)" if unoccluded is not None else ""),
         f"{'':15}{'change':>9}{'x input':>9}{'warping err':>13}{'x input':>9}"
         f"{'style error':>13}{'content err':>13}",
     ]
