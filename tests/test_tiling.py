@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fastnst.core.images import to_tensor
+from fastnst.core.images import to_pil, to_tensor
 from fastnst.inference.stylizer import Stylizer
 from fastnst.inference.tiling import (
     downscale_pil,
@@ -27,6 +27,7 @@ from fastnst.inference.tiling import (
     run_tiled,
     stats_size,
     tile_grid,
+    tile_pixels,
 )
 from fastnst.models.johnson import TransformerNet
 from tests.conftest import ASSETS, CONTENT
@@ -86,10 +87,34 @@ def test_tile_grid_covers_the_image_once_with_aligned_margins():
 
 @pytest.mark.parametrize("tile", [64, 96])
 def test_tiled_output_matches_untiled(tile):
+    """With a statistics budget the whole image fits in, tiles equal the untiled run."""
     net, x = make_net(), photo(200, 300)
     untiled = Stylizer(net, device="cpu").stylize_tensor(x)
-    tiled = Stylizer(net, device="cpu", tile=tile).stylize_tensor(x)
+    tiled = Stylizer(net, device="cpu", tile=tile, stats_max_pixels=200 * 300).stylize_tensor(x)
     assert (tiled - untiled).abs().max() < 1e-4
+
+
+def test_tile_pixels_is_the_core_plus_margins():
+    # TransformerNet's receptive radius is 57 px, rounded up to 60; cores to multiples of 4.
+    assert tile_pixels(make_net(0.25), 1024) == (1024 + 2 * 60) ** 2
+    assert tile_pixels(make_net(0.25), 62) == (64 + 2 * 60) ** 2
+
+
+@pytest.mark.parametrize("as_pil", [False, True])
+def test_by_default_no_forward_of_a_tiled_run_is_larger_than_one_tile(as_pil):
+    """--tile bounds memory by default: the statistics pass gets the image scaled to one tile's
+    pixels (with margins), so the net never sees more pixels than a tile, whatever the image
+    size; the result still differs little from the untiled one."""
+    net, x = make_net(0.25), photo(240, 360)  # 86,400 px against (64 + 120)^2 = 33,856
+    seen: list[int] = []
+    handle = net.register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape[-2:].numel()))
+    stylizer = Stylizer(net, device="cpu", tile=64)
+    tiled = (to_tensor(stylizer(to_pil(x))).unsqueeze(0) if as_pil
+             else stylizer.stylize_tensor(x))
+    handle.remove()
+    assert len(seen) > 1 and max(seen) <= tile_pixels(net, 64) < 240 * 360
+    untiled = Stylizer(net, device="cpu").stylize_tensor(x)
+    assert (tiled - untiled).abs().mean() < 0.05
 
 
 def test_tiled_run_releases_memory_after_the_statistics_pass_and_each_tile():

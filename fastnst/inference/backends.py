@@ -13,7 +13,7 @@ BACKENDS = ("auto", "torch", "onnx")
 
 def load_stylizer(model: str | Path, backend: str = "auto", device: str = "auto",
                   precision: str = "32", *, tile: int | None = None, compile: bool = False,
-                  stats_max_pixels: int = DEFAULT_STATS_MAX_PIXELS, strength: float = 1.0,
+                  stats_max_pixels: int | None = DEFAULT_STATS_MAX_PIXELS, strength: float = 1.0,
                   preserve_colors: bool = False) -> BaseStylizer:
     """Build the stylizer that command-line options ask for.
 

@@ -6,11 +6,15 @@ from dataclasses import dataclass
 
 from fastnst.core.config import check_choices, option
 from fastnst.core.errors import FastNSTError
+from fastnst.core.images import IMAGE_SUFFIXES  # folders' suffixes, as the empty-folder error
 from fastnst.core.options import MODEL_HELP, device_option, max_pixels_option
 
 # Tiled stylizing takes instance-norm statistics from the whole image scaled to at most this
-# many pixels: 4 MP keeps that pass near 2.5 GB on the CPU (fp32, width 1; our measurement).
-DEFAULT_STATS_MAX_PIXELS = 4_000_000
+# many pixels; None: one tile's own pixels with its margins (fastnst.inference.tiling
+# .tile_pixels), so the statistics pass needs no more memory than a tile and --tile bounds the
+# peak whatever the image size (a fixed 4 MP gave 3.5 GB at 2048x1364 with --tile 1024, the
+# tile budget 2.3 GB; README, "Huge images").
+DEFAULT_STATS_MAX_PIXELS: int | None = None
 _SPEED = "speed and memory"
 _CONTROLS = "controls"
 # --smooth-method: fastnst.inference.smoothing ("auto" picks by image size there).
@@ -22,8 +26,8 @@ class StylizeConfig:
     """Everything `fastnst-stylize` needs."""
 
     inputs: tuple[str, ...] = option(
-        (), "image files, folders (searched recursively for .jpg .jpeg .png .bmp .webp .tif "
-        ".tiff) and/or video files (.mp4 .mov .mkv .avi .webm .m4v)",
+        (), f"image files, folders (searched recursively for {' '.join(IMAGE_SUFFIXES)}) "
+        "and/or video files (.mp4 .mov .mkv .avi .webm .m4v)",
         flags=("inputs",), metavar="IN", nargs="+")
     model: str = option("", f"{MODEL_HELP} (required)", metavar="CKPT|NAME")
     output: str | None = option(
@@ -58,12 +62,15 @@ class StylizeConfig:
                           "file or a checkpoint exported in memory); auto: onnx for a .onnx "
                           "model, else torch", choices=("auto", "torch", "onnx"), group=_SPEED)
     tile: int | None = option(None, "stylize images larger than PX x PX in tiles, with "
-                              "instance-norm statistics of the whole image (no seams, bounded "
-                              "memory; torch backend; 0: no tiling)", metavar="PX",
+                              "instance-norm statistics of the whole image (see "
+                              "--stats-max-pixels; no seams, memory bounded by the tile size; "
+                              "torch backend; 0: no tiling)", metavar="PX",
                               zero_is_none=True, group=_SPEED)
-    stats_max_pixels: int = option(DEFAULT_STATS_MAX_PIXELS, "with --tile: the whole-image "
-                                   "statistics pass runs on the image scaled to at most N "
-                                   "pixels", metavar="N", group=_SPEED)
+    stats_max_pixels: int | None = option(
+        DEFAULT_STATS_MAX_PIXELS, "with --tile: the whole-image statistics pass runs on the "
+        "image scaled to at most N pixels (default: one tile's pixels with its margins, "
+        "(PX + 120)^2, so it needs no more memory than a tile; larger N: statistics closer to "
+        "the untiled result's, at more memory)", metavar="N", zero_is_none=True, group=_SPEED)
     batch_size: int = option(4, "video frames per forward pass", metavar="N", group=_SPEED)
     compile: bool = option(False, "torch.compile the net: faster on GPUs after a warm-up per "
                            "frame size (torch backend)", negatable=True, group=_SPEED)
@@ -78,7 +85,7 @@ class StylizeConfig:
             raise FastNSTError("--max-size must be at least 16 px")
         if self.tile is not None and self.tile < 16:
             raise FastNSTError("--tile must be at least 16 px (or 0 for no tiling)")
-        if self.stats_max_pixels < 4096:
+        if self.stats_max_pixels is not None and self.stats_max_pixels < 4096:
             raise FastNSTError("--stats-max-pixels must be at least 4096")
         if self.batch_size < 1:
             raise FastNSTError("--batch-size must be >= 1")

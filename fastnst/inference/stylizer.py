@@ -36,7 +36,13 @@ from fastnst.core.images import to_pil, to_tensor
 from fastnst.core.memory import release_free_memory
 from fastnst.inference.colors import preserve_colors as keep_photo_colors
 from fastnst.inference.config import DEFAULT_STATS_MAX_PIXELS
-from fastnst.inference.tiling import downscale_pil, downscale_tensor, run_tiled, stats_size
+from fastnst.inference.tiling import (
+    downscale_pil,
+    downscale_tensor,
+    run_tiled,
+    stats_size,
+    tile_pixels,
+)
 from fastnst.models.checkpoint import load_model
 
 StylizerT = TypeVar("StylizerT", bound="BaseStylizer")
@@ -162,19 +168,20 @@ class Stylizer(BaseStylizer):
     unsupported platform) it warns and runs eagerly, and if it fails for one new size only,
     that size runs eagerly. tile: stylize images larger than tile x tile px in tiles with
     whole-image instance-norm statistics (fastnst.tiling), taken at up to `stats_max_pixels`
-    pixels. strength, preserve_colors: the controls (see the module docstring).
+    pixels (None: one tile's pixels with its margins, so memory is bounded by the tile).
+    strength, preserve_colors: the controls (see the module docstring).
     """
 
     def __init__(self, net: nn.Module, device: str = "auto", precision: str = "32",
                  meta: dict[str, Any] | None = None, *, channels_last: bool | None = None,
                  compile: bool = False, tile: int | None = None,
-                 stats_max_pixels: int = DEFAULT_STATS_MAX_PIXELS, strength: float = 1.0,
-                 preserve_colors: bool = False) -> None:
+                 stats_max_pixels: int | None = DEFAULT_STATS_MAX_PIXELS,
+                 strength: float = 1.0, preserve_colors: bool = False) -> None:
         if precision not in _DTYPES:
             raise FastNSTError(f"precision must be 32, 16 or bf16, not {precision!r}")
         if tile is not None and tile < 16:
             raise FastNSTError("--tile must be at least 16 px")
-        if stats_max_pixels < 64 * 64:
+        if stats_max_pixels is not None and stats_max_pixels < 64 * 64:
             raise FastNSTError("--stats-max-pixels must be at least 4096")
         self.device = resolve_device(device)
         self.dtype = _DTYPES[precision]
@@ -250,6 +257,12 @@ class Stylizer(BaseStylizer):
     def _tiles(self, height: int, width: int) -> bool:
         return self.tile is not None and (height > self.tile or width > self.tile)
 
+    def _stats_size(self, height: int, width: int) -> tuple[int, int]:
+        """(h, w) px of the tiled run's statistics pass for a height x width image."""
+        assert self.tile is not None
+        budget = self.stats_max_pixels or tile_pixels(self.net, self.tile)
+        return stats_size(height, width, budget)
+
     @torch.inference_mode()
     def stylize_tensor(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) float RGB in [0, 1] -> stylized (N, 3, H, W) float32 on the CPU.
@@ -263,8 +276,7 @@ class Stylizer(BaseStylizer):
             if not self.controls_active:
                 return out
             return self.apply_controls(out, images.detach().float().cpu())
-        stats_input = downscale_tensor(images, stats_size(height, width,
-                                                          self.stats_max_pixels))
+        stats_input = downscale_tensor(images, self._stats_size(height, width))
         out = torch.empty(images.shape, dtype=torch.float32)
 
         def write(box: tuple[int, int, int, int], stylized: torch.Tensor) -> None:
@@ -284,8 +296,7 @@ class Stylizer(BaseStylizer):
             return super()._stylize_upright(image)
         # Tiles are cut from and pasted into 8-bit PIL images, so a large image never exists
         # as a float tensor: memory is the two 8-bit images plus one tile's activations.
-        small = downscale_pil(image, stats_size(image.height, image.width,
-                                                self.stats_max_pixels))
+        small = downscale_pil(image, self._stats_size(image.height, image.width))
         result = Image.new("RGB", image.size)
 
         def read(box: tuple[int, int, int, int]) -> torch.Tensor:
