@@ -3,7 +3,10 @@ parsers' own (every flag, its default, nothing that does not exist)."""
 
 from __future__ import annotations
 
+import glob
 import re
+import shlex
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +57,68 @@ def test_ci_runs_the_readme_test_command() -> None:
     test_command = install_and_test.split("&& ", 2)[-1]  # after the venv step
     assert test_command == 'pip install -e ".[dev]" && python -m pytest'
     assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+# --- README commands marked runnable, run in miniature ---------------------------------------
+
+RUNNABLE = re.compile(r"<!-- runnable -->\n```bash\n(.*?)```", flags=re.S)
+# Appended to each runnable command so it runs in seconds on a CPU: argparse lets the last
+# value of a flag win, so what runs is the README's command, only smaller.
+MINIATURE = {
+    "fastnst-train": ["--max-steps", "2", "--image-size", "32", "--style-size", "32",
+                      "--batch-size", "2", "--num-workers", "0", "--val-images", "1",
+                      "--eval-size", "32", "--accelerator", "cpu"],
+    "fastnst-stylize": ["--max-size", "128", "--device", "cpu"],
+    "fastnst-invert": ["--layers", "conv1_1", "--iterations", "1", "--image-size", "32",
+                       "--device", "cpu"],
+    "fastnst-slow": ["--iterations", "1", "--image-size", "32", "--style-size", "32",
+                     "--device", "cpu"],
+    "fastnst-photo": ["--iterations", "1,0", "--image-size", "64", "--style-size", "64",
+                      "--device", "cpu"],
+    "fastnst-eval": ["--max-size", "32", "--baseline-iters", "1", "--device", "cpu"],
+    "fastnst-sheet": ["--size", "32", "--device", "cpu"],
+    "fastnst-export": [],
+    "fastnst-prepare-data": ["--image-size", "32", "--workers", "0"],
+}
+# Runnable as written but not here: what it measures takes minutes (tests/test_bench.py runs
+# it in miniature with its own flags).
+NOT_RUN = {"fastnst-bench"}
+
+
+def runnable_blocks() -> list[list[list[str]]]:
+    """The fastnst commands of each README block marked `<!-- runnable -->`, as argv lists
+    (comments dropped; other programs such as tensorboard skipped)."""
+    blocks = []
+    for block in RUNNABLE.findall(README):
+        commands = [shlex.split(line, comments=True) for line in block.splitlines()]
+        blocks.append([argv for argv in commands if argv and argv[0].startswith("fastnst-")])
+    return blocks
+
+
+def test_no_readme_command_needs_the_development_data() -> None:
+    """A user's clone has no ../shared beside it: commands use bundled files, or name what
+    the user supplies."""
+    assert "../shared" not in README
+    assert len(runnable_blocks()) >= 5
+
+
+@pytest.mark.parametrize("block", runnable_blocks(),
+                         ids=lambda block: "+".join(argv[0][8:] for argv in block))
+def test_runnable_readme_commands_run_from_a_fresh_clone(
+        block: list[list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each block's commands, in order, from a folder holding only the package (as a fresh
+    clone's relative paths see it), in miniature: exit 0 and the -o output is written."""
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fastnst").symlink_to(ROOT / "fastnst")
+    modules = {program(module): module for module in COMMANDS}
+    for argv in block:
+        if argv[0] in NOT_RUN:
+            continue
+        args = [match for arg in argv[1:]
+                for match in (sorted(glob.glob(arg)) if "*" in arg else [arg])]
+        main = importlib.import_module(f"fastnst.cli.{modules[argv[0]]}").main
+        assert main([*args, *MINIATURE[argv[0]]]) == 0, " ".join(argv)
+        if "-o" in args:
+            assert (tmp_path / args[args.index("-o") + 1]).exists(), " ".join(argv)
