@@ -13,7 +13,6 @@ I/O; errors there reach the caller as they would without threads.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections import deque
@@ -21,13 +20,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
 from fastnst.core.errors import FastNSTError
 from fastnst.core.images import atomic_output, resize_long_side, to_pil, to_tensor
+from fastnst.inference.pipeline import Drain, Prefetch
 from fastnst.inference.stylizer import BaseStylizer
 from fastnst.inference.temporal import TemporalFilter
 
@@ -40,7 +40,6 @@ _X264_CRF = "18"
 # MPEG-4 Part 2 fallback bit rate, in bits per pixel per frame (about 7 Mbit/s at 1080p30).
 _MPEG4_BITS_PER_PIXEL = 0.12
 _DEFAULT_RATE = Fraction(30)
-T = TypeVar("T")
 
 
 def is_video(path: str | Path) -> bool:
@@ -263,10 +262,10 @@ def _transcode(av: Any, stylizer: BaseStylizer, container: Any, source: Path, tm
         decoded = _decode(av, container, source, max_size,
                           pass_audio if audio_in is not None else None)
         # a batch queued on each side: the decoder prepares the next batch and the encoder
-        # writes the last one while the net runs (torch releases the GIL, as do FFmpeg's
-        # codecs and Pillow's conversions)
-        with (_Prefetch(decoded, batch_size if pipelined else 0) as frames,
-              _Drain(encode, batch_size if pipelined else 0) as sink):
+        # writes the last one while the net runs (torch releases the GIL during its ops)
+        queued = batch_size if pipelined else 0
+        with (Prefetch(decoded, queued, "fastnst-decode") as frames,
+              Drain(encode, queued, "fastnst-encode") as sink):
             waiting: deque[DecodedFrame] = deque()  # frames in the net, in order
 
             def images() -> Iterator[torch.Tensor]:
@@ -290,128 +289,3 @@ def _transcode(av: Any, stylizer: BaseStylizer, container: Any, source: Path, tm
         if audio == "re-encoded":
             mux(audio_out.encode(None))
     return VideoReport(count, width, height, time.perf_counter() - started, audio)
-
-
-class _Failure:
-    """An exception raised in a pipeline thread, carried to the caller's thread."""
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-_END = object()  # the last item through a pipeline queue
-# How often, in s, a blocked queue operation looks whether the other side gave up.
-_POLL_S = 0.05
-
-
-class _Prefetch(Generic[T]):
-    """Iterates `items` in a thread, up to `size` items ahead of the consumer (0: no thread,
-    the items are pulled when asked). An exception in the thread is raised to the consumer
-    after the items before it; leaving the block stops and joins the thread, so nothing the
-    items use (an open container) is closed under it."""
-
-    def __init__(self, items: Iterator[T], size: int) -> None:
-        self.items, self.size = items, size
-        self.queue: queue.Queue[Any] = queue.Queue(max(1, size))
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="fastnst-decode", daemon=True)
-
-    def _put(self, item: Any) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=_POLL_S)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            for item in self.items:
-                if not self._put(item):
-                    return
-            self._put(_END)
-        except BaseException as err:  # noqa: BLE001 -- raised again in the consumer's thread
-            self._put(_Failure(err))
-
-    def __enter__(self) -> Iterator[T]:
-        if self.size == 0:
-            return self.items
-        self.thread.start()
-        return self._consume()
-
-    def _consume(self) -> Iterator[T]:
-        while True:
-            item = self.queue.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        if self.thread.is_alive():
-            self.thread.join()
-
-
-class _Drain(Generic[T]):
-    """Calls `consume(item)` on the items `put`, in order, in a thread with up to `size` items
-    queued (0: at once, in the caller's thread). An exception in the thread is raised by the
-    next `put` or by `close`; leaving the block without `close` stops and joins the thread."""
-
-    def __init__(self, consume: Callable[[T], None], size: int) -> None:
-        self.consume, self.size = consume, size
-        self.queue: queue.Queue[Any] = queue.Queue(max(1, size))
-        self.failed = threading.Event()
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="fastnst-encode", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                try:
-                    item = self.queue.get(timeout=_POLL_S)
-                except queue.Empty:
-                    continue
-                if item is _END:
-                    return
-                self.consume(item)
-        except BaseException as err:  # noqa: BLE001 -- raised again in the producer's thread
-            self.error = err
-            self.failed.set()
-
-    def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def put(self, item: T | object) -> None:
-        if self.size == 0:
-            if item is not _END:
-                self.consume(item)  # type: ignore[arg-type]
-            return
-        while True:
-            self._raise()
-            try:
-                self.queue.put(item, timeout=_POLL_S)
-                return
-            except queue.Full:
-                continue
-
-    def close(self) -> None:
-        """Wait until every item is consumed; raise the thread's exception, if any."""
-        self.put(_END)
-        if self.size > 0:
-            self.thread.join()
-        self._raise()
-
-    def __enter__(self) -> _Drain[T]:
-        if self.size > 0:
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        if self.thread.is_alive():
-            self.thread.join()
