@@ -122,3 +122,15 @@ def test_runnable_readme_commands_run_from_a_fresh_clone(
         assert main([*args, *MINIATURE[argv[0]]]) == 0, " ".join(argv)
         if "-o" in args:
             assert (tmp_path / args[args.index("-o") + 1]).exists(), " ".join(argv)
+
+
+def test_folder_suffixes_are_listed_from_the_reader() -> None:
+    """The stylize table's folder suffixes are the reader's (the list the empty-folder error
+    names), and the video suffixes the video reader's."""
+    from fastnst.core.images import IMAGE_SUFFIXES
+    from fastnst.inference.video import VIDEO_SUFFIXES
+
+    (row,) = [line for line in flag_table("stylize").splitlines() if line.startswith("| `IN")]
+    images, videos = row.split("searched recursively for ")[1].split(") and/or video files (")
+    assert images.split() == list(IMAGE_SUFFIXES)
+    assert videos.split(")")[0].split() == list(VIDEO_SUFFIXES)
