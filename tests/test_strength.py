@@ -113,11 +113,11 @@ def test_conditional_norm_interpolates_its_parameters():
         norm.weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 6.0]]))
         norm.bias.copy_(torch.tensor([[0.0, 1.0], [4.0, -1.0]]))
     x = torch.tensor([[-1.0, 1.0], [1.0, -1.0]]).expand(1, 2, 2, 2)  # normalized: +-1
-    out = norm(x, torch.tensor([0.25]))
+    out = norm(x, torch.tensor([[0.75, 0.25]]))  # row weights (1 - s, s) at s = 0.25
     # gamma = 0.75 * row 0 + 0.25 * row 1 = (1.5, 3); beta = (1, 0.5)
     assert torch.allclose(out[0, 0], 1.5 * x[0, 0] + 1.0, atol=1e-4)
     assert torch.allclose(out[0, 1], 3.0 * x[0, 1] + 0.5, atol=1e-4)
-    per_sample = norm(x.expand(2, 2, 2, 2), torch.tensor([0.0, 1.0]))
+    per_sample = norm(x.expand(2, 2, 2, 2), torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
     assert torch.allclose(per_sample[1, 1], 6.0 * x[0, 1] - 1.0, atol=1e-3)
 
 

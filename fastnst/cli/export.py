@@ -16,10 +16,8 @@ COMMAND = Command("fastnst-export", ExportConfig, "Export a trained model for in
 
 def export(config: ExportConfig) -> int:
     from fastnst.inference.export import export_model
-    from fastnst.models.checkpoint import resolve_model
-
     started = time.perf_counter()
-    path = export_model(resolve_model(config.model), config.format, config.output)
+    path = export_model(config.model, config.format, config.output)
     print(f"{path}  ({config.format}, {path.stat().st_size / 1e6:.1f} MB, "
           f"{time.perf_counter() - started:.1f} s)")
     return 0

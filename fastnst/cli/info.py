@@ -17,7 +17,8 @@ COMMAND = Command("fastnst-info", InfoConfig, "Print what a model file records: 
 
 # The recipe values worth a glance, in this order (TrainConfig / LossConfig field names).
 RECIPE_KEYS = ("image_size", "batch_size", "lr", "max_steps", "warmup_steps", "width",
-               "strength_conditioned", "loss_net", "vgg_weights", "content_layers",
+               "strength_conditioned", "trainable", "small_crop", "small_crop_steps",
+               "loss_net", "vgg_weights", "content_layers",
                "style_layers", "content_weight", "style_weight", "tv_weight", "style_size",
                "precision", "seed")
 NO_REPORT_SLIM = "no quality report in this file (trained before fastnst 0.2): run fastnst-eval"
@@ -44,10 +45,14 @@ def describe(path: str, arch: dict[str, Any], parameters: int, meta: dict[str, A
             f"{meta.get('weights_dtype', 'float32')} weights" if slim else "Lightning checkpoint")
     details = ", ".join(f"{key} {value}" for key, value in arch.items() if key != "name")
     seconds = meta.get("train_seconds")
+    styles = meta.get("styles") if arch.get("styles") else None
+    style_line = (f"styles: {', '.join(arch['styles'])} (pick one with {path}:STYLE)"
+                  if styles is not None else
+                  f"style: {meta.get('style') or '-'} (sha256 {meta.get('style_sha256') or '-'})")
     lines = [
         f"model: {path} ({kind})",
         f"architecture: {arch.get('name', 'johnson')} ({details}), {parameters:,} parameters",
-        f"style: {meta.get('style') or '-'} (sha256 {meta.get('style_sha256') or '-'})",
+        style_line,
         f"training: {_count(meta.get('steps'))} steps, {_count(meta.get('images_seen'))} images "
         f"seen, " + (f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "time -"),
     ]
@@ -55,8 +60,16 @@ def describe(path: str, arch: dict[str, Any], parameters: int, meta: dict[str, A
     if isinstance(config, dict):
         lines.append("recipe: " + ", ".join(f"{key} {_value(config[key])}"
                                             for key in RECIPE_KEYS if key in config))
+    if meta.get("init"):
+        lines.append(f"started from: {meta['init']}")
+    if meta.get("data"):
+        lines.append(f"training data: {meta['data']}")
     report = meta.get("eval")
-    if report:
+    if styles is not None:
+        for name in arch["styles"]:
+            own = styles.get(name, {}).get("eval")
+            lines.append(f"{name}: " + (format_quality(own) if own else "no quality report"))
+    elif report:
         lines.append(format_quality(report))
     else:
         lines.append(NO_REPORT_SLIM if slim else NO_REPORT_LIGHTNING)
@@ -67,7 +80,7 @@ def info(config: InfoConfig) -> int:
     from fastnst.models.checkpoint import load_model, resolve_model
 
     path = resolve_model(config.model)
-    net, meta = load_model(path)
+    net, meta = load_model(config.model)
     arch = dict(net.arch)  # type: ignore[arg-type]
     parameters = sum(p.numel() for p in net.parameters())
     if config.json:

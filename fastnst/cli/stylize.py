@@ -95,14 +95,13 @@ def stylize(config: StylizeConfig) -> int:
     from fastnst.inference.backends import load_stylizer
     from fastnst.inference.smoothing import resolve_method, smooth_image
     from fastnst.inference.video import stylize_video
-    from fastnst.models.checkpoint import resolve_model
 
     if config.smooth:
         videos = [raw for raw in config.inputs if is_video(Path(raw))]
         if videos:
             raise FastNSTError(f"--smooth works on images, not videos ({videos[0]})")
     pairs = plan_outputs(config.inputs, config.output)
-    stylizer = load_stylizer(resolve_model(config.model), config.backend, config.device,
+    stylizer = load_stylizer(config.model, config.backend, config.device,
                              config.precision, tile=config.tile, compile=config.compile,
                              stats_max_pixels=config.stats_max_pixels,
                              strength=config.strength, preserve_colors=config.preserve_colors)

@@ -18,7 +18,12 @@ from fastnst.core.assets import bundled_style
 from fastnst.core.images import open_image, to_pil, to_tensor
 from fastnst.evaluation.config import SheetConfig
 from fastnst.inference.stylizer import Stylizer
-from fastnst.models.checkpoint import load_model, recorded_style, resolve_model
+from fastnst.models.checkpoint import (
+    load_model,
+    recorded_style,
+    require_one_style,
+    resolve_model,
+)
 
 GAP = 4  # px of background between the cells and around the grid
 BACKGROUND = (255, 255, 255)
@@ -73,8 +78,9 @@ def make_sheet(config: SheetConfig) -> Image.Image:
     batch = torch.stack([to_tensor(photo) for photo in photos])  # (P, 3, S, S)
     header: list[Image.Image | None] = [None]
     columns: list[list[Image.Image]] = []
-    for path in model_paths:
-        net, meta = load_model(path)
+    for model, path in zip(config.models, model_paths, strict=True):
+        net, meta = load_model(model)
+        require_one_style(net, model)
         name = str(meta.get("style") or path.stem)
         header.append(style_header(meta, name, config.size, config.max_pixels))
         outputs = Stylizer(net, device=config.device).stylize_tensor(batch)

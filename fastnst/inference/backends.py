@@ -7,6 +7,7 @@ from pathlib import Path
 from fastnst.core.errors import FastNSTError
 from fastnst.inference.config import DEFAULT_STATS_MAX_PIXELS
 from fastnst.inference.stylizer import BaseStylizer, Stylizer
+from fastnst.models.checkpoint import resolve_model
 
 BACKENDS = ("auto", "torch", "onnx")
 
@@ -24,7 +25,7 @@ def load_stylizer(model: str | Path, backend: str = "auto", device: str = "auto"
     """
     if backend not in BACKENDS:
         raise FastNSTError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    is_onnx = Path(model).suffix.lower() == ".onnx"
+    is_onnx = Path(resolve_model(model)).suffix.lower() == ".onnx"
     if backend == "auto":
         backend = "onnx" if is_onnx else "torch"
     if backend == "torch":

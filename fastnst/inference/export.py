@@ -31,7 +31,7 @@ from torch import nn
 from fastnst.core.errors import FastNSTError
 from fastnst.core.files import atomic_output, check_writable_dir, parent_dir
 from fastnst.inference.config import EXPORT_FORMATS
-from fastnst.models.checkpoint import load_model
+from fastnst.models.checkpoint import load_model, require_one_style, resolve_spec
 from fastnst.models.johnson import TransformerNet
 
 FORMATS = EXPORT_FORMATS
@@ -157,14 +157,17 @@ def export_model(model: str | Path, format: str, output: str | Path | None = Non
     """
     if format not in FORMATS:
         raise FastNSTError(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")
-    model = Path(model)
-    target = Path(output) if output is not None else default_output(model, format)
+    path, selection = resolve_spec(model)
+    # One style of a multi-style model is exported as a plain net named after it.
+    named = path.with_name(f"{path.stem}_{selection}{path.suffix}") if selection else path
+    target = Path(output) if output is not None else default_output(named, format)
     if target.is_dir():
-        target = target / default_output(model, format).name
+        target = target / default_output(named, format).name
     check_writable_dir(parent_dir(target))
-    if target.resolve() == model.resolve():
+    if target.resolve() == path.resolve():
         raise FastNSTError(f"-o {target} would overwrite the checkpoint; choose another name")
     net, meta = load_model(model)
+    require_one_style(net, model)
     with atomic_output(target) as tmp:
         if format == "onnx":
             tmp.write_bytes(onnx_bytes(net, meta))

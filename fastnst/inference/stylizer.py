@@ -43,7 +43,7 @@ from fastnst.inference.tiling import (
     stats_size,
     tile_pixels,
 )
-from fastnst.models.checkpoint import load_model
+from fastnst.models.checkpoint import load_model, require_one_style
 
 StylizerT = TypeVar("StylizerT", bound="BaseStylizer")
 _DTYPES = {"32": None, "16": torch.float16, "bf16": torch.bfloat16}
@@ -183,6 +183,7 @@ class Stylizer(BaseStylizer):
             raise FastNSTError("--tile must be at least 16 px")
         if stats_max_pixels is not None and stats_max_pixels < 64 * 64:
             raise FastNSTError("--stats-max-pixels must be at least 4096")
+        require_one_style(net, (meta or {}).get("model", "this model"))
         self.device = resolve_device(device)
         self.dtype = _DTYPES[precision]
         if self.dtype is torch.float16 and self.device.type == "cpu":
@@ -222,7 +223,8 @@ class Stylizer(BaseStylizer):
                         **options: Any) -> Stylizer:
         """Load a slim or Lightning checkpoint; `options` are the keyword-only arguments."""
         net, meta = load_model(path)
-        return cls(net, device=device, precision=precision, meta=meta, **options)
+        return cls(net, device=device, precision=precision, meta={"model": str(path), **meta},
+                   **options)
 
     def _run(self, images: torch.Tensor, net: Callable[..., torch.Tensor]) -> torch.Tensor:
         images = images.to(self.device, non_blocking=True).contiguous(

@@ -31,12 +31,14 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(features.float(), target.float())
 
 
-def gram_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+def gram_loss(features: torch.Tensor, target_gram: torch.Tensor,
+              reduce: bool = True) -> torch.Tensor:
     """MSE between the Gram of `features` (N, C, H, W) and `target_gram` ((1 or N), C, C),
-    broadcast over the batch; float32 scalar."""
+    broadcast over the batch; float32 scalar, or (N,) per image with reduce=False."""
     gram = gram_matrix(features)
     with _float32(gram):
-        return F.mse_loss(gram, target_gram.float().expand_as(gram))
+        squared = (gram - target_gram.float().expand_as(gram)).pow(2)
+        return squared.mean() if reduce else squared.mean(dim=(1, 2))
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:

@@ -68,39 +68,60 @@ class ContentTerm(LossTerm):
                             for layer in self.layers]).sum()
 
 
+# targets[STYLE_INDEX]: (N,) int64, the style each output image is scored against (a
+# multi-style StyleTerm; absent: the first style).
+STYLE_INDEX = "style/index"
+
+
 class StyleTerm(LossTerm):
     """Sum over layers of layer_weight * MSE(Gram(output), Gram(style)) (Gatys et al.).
 
-    style_features: the style image's features at `layers`; its Grams are kept as buffers.
-    Without layer_weights each layer gets 1 / mean(G_style^2), so every layer's term is its
-    Gram error relative to the style's own Gram: the layers count equally although their
-    Gram magnitudes differ by ~10^4, and the term does not depend on the network's input scale.
+    style_features: the style image's features at `layers`, or a list of them for several
+    styles (multi-style training: each output image is scored against the style
+    targets[STYLE_INDEX] names); the Grams are kept as buffers. Without layer_weights each
+    layer gets 1 / mean(G_style^2) of each style, so every layer's term is its Gram error
+    relative to the style's own Gram: the layers count equally although their Gram
+    magnitudes differ by ~10^4, and the term does not depend on the network's input scale.
     """
 
     name = "style"
 
-    def __init__(self, style_features: Features, layers: Sequence[str], weight: float,
-                 layer_weights: Sequence[float] | None = None) -> None:
+    def __init__(self, style_features: Features | Sequence[Features], layers: Sequence[str],
+                 weight: float, layer_weights: Sequence[float] | None = None) -> None:
         super().__init__(weight)
         self.layers = tuple(layers)
-        grams = {layer: gram_matrix(style_features[layer]) for layer in self.layers}
+        styles = [style_features] if isinstance(style_features, Mapping) else style_features
+        self.num_styles = len(styles)
+        # {layer: (K, C, C)}: one Gram per style
+        grams = {layer: torch.cat([gram_matrix(style[layer]) for style in styles])
+                 for layer in self.layers}
         for index, gram in enumerate(grams.values()):
             self.register_buffer(f"gram_{index}", gram, persistent=False)
-        if layer_weights is None:
-            layer_weights = [1.0 / gram.pow(2).mean().clamp_min(1e-12).item()
-                             for gram in grams.values()]
-        self.layer_weights = dict(zip(self.layers, map(float, layer_weights), strict=True))
+        if layer_weights is None:  # (K, L): relative errors per style and layer
+            weights = torch.stack([gram.pow(2).mean(dim=(1, 2)).clamp_min(1e-12).reciprocal()
+                                   for gram in grams.values()], dim=1)
+        else:
+            weights = torch.tensor([list(map(float, layer_weights))] * len(styles))
+        self.register_buffer("weights", weights.float(), persistent=False)
+        self.layer_weights = dict(zip(self.layers, map(float, weights[0]), strict=True))
 
     @property
     def target_grams(self) -> dict[str, torch.Tensor]:
-        """{layer: (1, C, C) float32 Gram of the style image}."""
-        return {layer: getattr(self, f"gram_{i}") for i, layer in enumerate(self.layers)}
+        """{layer: (1, C, C) float32 Gram of the (first) style image}."""
+        return {layer: getattr(self, f"gram_{i}")[:1] for i, layer in enumerate(self.layers)}
 
     def forward(self, output: torch.Tensor, features: Features,
                 targets: Mapping[str, Any]) -> torch.Tensor:
-        grams = self.target_grams
-        return torch.stack([weight * gram_loss(features[layer], grams[layer])
-                            for layer, weight in self.layer_weights.items()]).sum()
+        if self.num_styles == 1:
+            grams = self.target_grams
+            return torch.stack([weight * gram_loss(features[layer], grams[layer])
+                                for layer, weight in self.layer_weights.items()]).sum()
+        index = targets[STYLE_INDEX]  # (N,)
+        weights = self.weights[index]  # (N, L)
+        per_image = torch.stack([
+            gram_loss(features[layer], getattr(self, f"gram_{i}")[index], reduce=False)
+            for i, layer in enumerate(self.layers)], dim=1)  # (N, L)
+        return (weights * per_image).sum(dim=1).mean()
 
 
 class TotalVariationTerm(LossTerm):

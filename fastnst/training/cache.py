@@ -193,13 +193,29 @@ def random_crop_flip(images: torch.Tensor, size: int) -> torch.Tensor:
     if height < size or width < size:
         raise FastNSTError(f"cached images are {width}x{height} px, smaller than the "
                            f"{size} px crop; re-run fastnst-prepare-data --image-size {size}")
-    device = images.device
+    batch, rows, cols = _crop_indices(n, height, width, size, images.device, flip=True)
+    crops = images[batch, rows, cols]  # (N, size, size, 3)
+    return crops.permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, size, size)
+
+
+def random_crops(images: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, size, size): a random crop of each image (its own place), no
+    flip; the small crops of the --small-crop curriculum, cut on the training device."""
+    n, _, height, width = images.shape
+    batch, rows, cols = _crop_indices(n, height, width, size, images.device, flip=False)
+    return images.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+
+
+def _crop_indices(n: int, height: int, width: int, size: int, device: torch.device,
+                  flip: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Advanced-indexing triplet (batch (N,1,1), rows (N,size,1), cols (N,1,size)) for one
+    random size x size crop per image, mirrored left-right with probability 1/2 if `flip`."""
     top = torch.randint(0, height - size + 1, (n, 1), device=device)
     left = torch.randint(0, width - size + 1, (n, 1), device=device)
     steps = torch.arange(size, device=device)
-    flip = torch.rand(n, 1, device=device) < 0.5
+    mirrored = (torch.rand(n, 1, device=device) < 0.5) if flip else torch.zeros(
+        n, 1, dtype=torch.bool, device=device)
     rows = top + steps  # (N, size)
-    cols = left + torch.where(flip, size - 1 - steps, steps)  # (N, size)
+    cols = left + torch.where(mirrored, size - 1 - steps, steps)  # (N, size)
     batch = torch.arange(n, device=device)[:, None, None]
-    crops = images[batch, rows[:, :, None], cols[:, None, :]]  # (N, size, size, 3)
-    return crops.permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, size, size)
+    return batch, rows[:, :, None], cols[:, None, :]

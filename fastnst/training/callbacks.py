@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
 import lightning as L
@@ -14,6 +15,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from fastnst.core.images import atomic_output
 from fastnst.evaluation.quality import HeldOutPhotos
+from fastnst.models.johnson import select_style
 
 
 class Throughput(L.Callback):
@@ -80,34 +82,48 @@ class QualityReport(L.Callback):
     """Scores the transform net with fastnst-eval's metric on held-out photos (rank 0 only).
 
     Every `every` steps (None: never) and at the end of training, logs "eval/style" and
-    "eval/content" (dimensionless, see fastnst.evaluation.metrics) and keeps the last result
-    in `last` (score's dict + "step") and the photos and metric in `held_out` for the caller.
-    data: folder or file of photos, scored at long side `size` px; style: the style image.
+    "eval/content" (dimensionless, see fastnst.evaluation.metrics; for a multi-style net the
+    means over its trained styles, and each style's as "eval/style/NAME" and
+    "eval/content/NAME") and keeps the last results in `last` ({style name: score's dict +
+    "step"}) and the photos and metric per style in `held_out` for the caller.
+    data: folder or file of photos, scored at long side `size` px; styles: {name: style
+    image} of the styles this run trains (a multi-style net is scored on each through
+    select_style).
     """
 
-    def __init__(self, data: str | Path, style: str | Path, size: int, every: int | None,
+    def __init__(self, data: str | Path, styles: dict[str, str], size: int, every: int | None,
                  max_pixels: int) -> None:
-        self.data, self.style, self.size = data, style, size
+        self.data, self.styles, self.size = data, styles, size
         self.every = every
         self.max_pixels = max_pixels
-        self.held_out: HeldOutPhotos | None = None
-        self.last: dict[str, Any] | None = None
+        self.held_out: dict[str, HeldOutPhotos] = {}
+        self.last: dict[str, dict[str, Any]] | None = None
+        self.step: int | None = None
 
     def score(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Score and log the net at the trainer's step, unless done at this step already."""
         step = trainer.global_step
-        if not trainer.is_global_zero or (self.last is not None and self.last["step"] == step):
+        if not trainer.is_global_zero or self.step == step:
             return
-        if self.held_out is None:  # loaded once, on the device the net trains on
-            self.held_out = HeldOutPhotos(self.data, self.style, self.size, self.max_pixels,
-                                          pl_module.device)
-        result = self.held_out.score(pl_module.transformer)
-        self.last = {**result, "step": step}
+        net = pl_module.transformer
+        results: dict[str, dict[str, Any]] = {}
+        for name, style in self.styles.items():
+            if name not in self.held_out:  # loaded once, on the device the net trains on
+                self.held_out[name] = HeldOutPhotos(self.data, style, self.size,
+                                                    self.max_pixels, pl_module.device)
+            one = select_style(net, {name: 1.0}) if getattr(net, "styles", ()) else net
+            results[name] = {**self.held_out[name].score(one), "step": step}
+        self.last, self.step = results, step
         if trainer.logger is not None:
             # Logged through the logger, not pl_module.log: Lightning forbids log() in
             # on_train_end, and these are one value per call, not a step's mean.
-            trainer.logger.log_metrics({"eval/style": result["style_error"],
-                                        "eval/content": result["content_error"]}, step)
+            metrics = {"eval/style": mean(r["style_error"] for r in results.values()),
+                       "eval/content": mean(r["content_error"] for r in results.values())}
+            if len(results) > 1:
+                for name, result in results.items():
+                    metrics[f"eval/style/{name}"] = result["style_error"]
+                    metrics[f"eval/content/{name}"] = result["content_error"]
+            trainer.logger.log_metrics(metrics, step)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:

@@ -23,7 +23,10 @@ _OPT, _HW, _LOG, _EVAL = "optimization", "hardware", "logging", "quality report"
 class TrainConfig(LossConfig):
     """Everything `fastnst-train` needs."""
 
-    style: str = option("", "style image (required)", metavar="IMAGE")
+    style: tuple[str, ...] = option(
+        (), "style image, or several for a multi-style model (one network, one instance-norm "
+        "scale and shift per style, Dumoulin et al. 2017; needs --name) (required)",
+        metavar="IMAGE", nargs="+")
     data: str = option("", "folder of training photos (searched recursively), or a photo "
                        "cache made by fastnst-prepare-data (faster) (required)", metavar="DIR")
     val_data: str | None = option(None, "images stylized into TensorBoard (default: the "
@@ -35,6 +38,15 @@ class TrainConfig(LossConfig):
     half: bool = option(False, "store the slim model's weights as float16 (half the file "
                         "size; loaded back as float32)")
     resume: bool = option(False, "continue the run from runs/<name>/checkpoints/last.ckpt")
+    init: str | None = option(
+        None, "start from this model's weights: a model name (a shipped style), NAME:STYLE, or "
+        "a checkpoint file; it must have the same --width. From a multi-style model, new "
+        "styles start from the mean of its styles' norms", metavar="MODEL")
+    trainable: str = option(
+        "all", "all: train every weight; norms: only the instance-norm scales and shifts (a "
+        "style lives mostly in them, Dumoulin et al. 2017). With --init of a multi-style model "
+        "and norms, the result is that model with the new styles added",
+        choices=("all", "norms"))
     strength_conditioned: bool = option(
         False, "train a net that takes the style strength as an input (conditional instance "
         "norm; the style weight is scaled by a strength drawn per batch), so fastnst-stylize "
@@ -64,6 +76,15 @@ class TrainConfig(LossConfig):
     max_steps: int = option(20_000, "optimizer steps", metavar="N", group=_OPT)
     max_epochs: int | None = option(None, "stop after N epochs as well", metavar="N",
                                     group=_OPT)
+    max_minutes: float | None = option(None, "stop after this many minutes of training as "
+                                       "well; the model is saved and scored as at the end",
+                                       metavar="MIN", group=_OPT)
+    small_crop: int = option(0, "a curriculum: the first --small-crop-steps steps train on "
+                             "random PX crops cut from the --image-size crops (about "
+                             "(image-size / PX)^2 times cheaper steps; 0: off)", metavar="PX",
+                             group=_OPT)
+    small_crop_steps: int = option(0, "steps at --small-crop before the full --image-size",
+                                   metavar="N", group=_OPT)
     width: float = option(1.0, "transform-net channel multiplier (1: 32/64/128 as Johnson; "
                           "0.5 for fast CPU inference)", metavar="W", group=_OPT)
     seed: int = option(0, "random seed (weights, data order, crops)", metavar="N", group=_OPT)
@@ -99,6 +120,22 @@ class TrainConfig(LossConfig):
         check_choices(self)
         if not self.style:
             raise FastNSTError("--style is required (a style image file)")
+        names = self.style_names
+        if len(set(names)) != len(names):
+            raise FastNSTError(f"--style: two style images with one name ({', '.join(names)}); "
+                               "styles are named after their files")
+        if len(names) > 1 and not self.name:
+            raise FastNSTError("several --style images make one multi-style model: give it a "
+                               "--name")
+        if len(names) > 1 and self.strength_conditioned:
+            raise FastNSTError("--strength-conditioned takes one --style (a multi-style model "
+                               "blends its output for --strength)")
+        if self.small_crop and not 16 <= self.small_crop <= self.image_size:
+            raise FastNSTError("--small-crop must be between 16 px and --image-size (0: off)")
+        if self.small_crop_steps < 0:
+            raise FastNSTError("--small-crop-steps must be >= 0")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise FastNSTError("--max-minutes must be > 0")
         if not self.data:
             raise FastNSTError("--data is required (a folder of training photos)")
         for name in ("image_size", "batch_size", "max_steps", "log_every", "image_every",
@@ -121,8 +158,13 @@ class TrainConfig(LossConfig):
             raise FastNSTError("--affine-weight must be >= 0 and --photoreal-blend in (0, 1]")
 
     @property
+    def style_names(self) -> list[str]:
+        """The styles' names: their files' stems."""
+        return [Path(path).stem for path in self.style]
+
+    @property
     def run_name(self) -> str:
-        return self.name or Path(self.style).stem
+        return self.name or self.style_names[0]
 
 
 @dataclass(frozen=True)

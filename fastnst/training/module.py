@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from typing import Any
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 
 from fastnst.losses.affine import AffineTerm
 from fastnst.losses.builder import build_perceptual_loss
-from fastnst.losses.perceptual import LossTerms, PerceptualLoss
-from fastnst.models.johnson import TransformerNet
-from fastnst.training.cache import random_crop_flip
+from fastnst.losses.perceptual import STYLE_INDEX, LossTerms, PerceptualLoss
+from fastnst.training.cache import random_crop_flip, random_crops
 from fastnst.training.config import TrainConfig
+from fastnst.training.warmstart import build_transformer
 
 # Lightning warns whenever a LightningModule overriding this hook meets a DataModule; ours is
 # meant to run (it crops photo-cache batches on the device), so the warning is only noise.
@@ -65,10 +67,11 @@ class StyleTransferModule(L.LightningModule):
         architecture is added here."""
         super().__init__()
         self.config = config
-        self.transformer = TransformerNet(width=config.width,
-                                          strength_conditioned=config.strength_conditioned)
+        # The norm row of each --style in a multi-style net (empty for a plain net).
+        self.transformer, self.style_rows, self.init_meta = build_transformer(config)
         self.save_hyperparameters({**hparams, "arch": self.transformer.arch})
-        perceptual = build_perceptual_loss(config, config.style)  # Grams once, on the CPU
+        styles = list(config.style) if self.style_rows else config.style[0]
+        perceptual = build_perceptual_loss(config, styles)  # Grams once, on the CPU
         if config.photoreal:  # each photo's matting Laplacian, built per step on the device
             perceptual = PerceptualLoss(perceptual.network,
                                         [*perceptual.terms, AffineTerm(config.affine_weight)])
@@ -82,6 +85,10 @@ class StyleTransferModule(L.LightningModule):
         # (images seen, unreadable files skipped), summed over processes; kept on the
         # training device, so counting never waits for it.
         self.counts = torch.zeros(2, dtype=torch.int64)
+        # Training seconds of the earlier stretches of a resumed run (from its checkpoint),
+        # and when this stretch's training began.
+        self.seconds_before = 0.0
+        self.started: float | None = None
 
     @property
     def perceptual(self) -> PerceptualLoss:
@@ -98,8 +105,26 @@ class StyleTransferModule(L.LightningModule):
         processes and resumes together."""
         return int(self.counts[1])
 
+    @property
+    def train_seconds(self) -> float:
+        """Seconds of training so far, every stretch of a resumed run together."""
+        stretch = 0.0 if self.started is None else time.perf_counter() - self.started
+        return self.seconds_before + stretch
+
+    def style_mix(self, count: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """A multi-style net's inputs for `count` images: (style index in --style order (N,),
+        one-hot style weights over the net's rows (N, K)). Styles take turns image by image,
+        continuing from `offset`, so every style gets the same share of the steps."""
+        index = (torch.arange(count, device=self.device) + offset) % len(self.style_rows)
+        rows = torch.tensor(self.style_rows, device=self.device)[index]
+        return index, F.one_hot(rows, len(self.transformer.styles)).float()
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.transformer(images)
+        """Stylize (N, 3, H, W) in [0, 1]; a multi-style net gives image i the i-th trained
+        style (cycling), so sample grids show every style."""
+        if not self.style_rows:
+            return self.transformer(images)
+        return self.transformer(images, style=self.style_mix(images.shape[0])[1])
 
     def setup(self, stage: str) -> None:
         # Before the optimizer exists, so Adam's moments get the parameters' layout.
@@ -112,14 +137,17 @@ class StyleTransferModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["fastnst_counts"] = {"images_seen": self.images_seen,
-                                        "skipped_images": self.skipped_images}
+                                        "skipped_images": self.skipped_images,
+                                        "train_seconds": self.train_seconds}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         counts = checkpoint.get("fastnst_counts", {})  # absent in fastnst 0.1 checkpoints
         self.counts = torch.tensor([counts.get("images_seen", 0),
                                     counts.get("skipped_images", 0)], dtype=torch.int64)
+        self.seconds_before = float(counts.get("train_seconds", 0.0))
 
     def on_train_start(self) -> None:
+        self.started = time.perf_counter()
         # A resumed optimizer state may come from a run with the other layout (CPU <-> GPU);
         # fused Adam needs each moment laid out like its parameter.
         for optimizer in self.trainer.optimizers:
@@ -144,6 +172,8 @@ class StyleTransferModule(L.LightningModule):
         images: torch.Tensor = batch["images"]
         if images.dtype == torch.uint8:
             images = random_crop_flip(images, self.config.image_size)
+        if self.config.small_crop and self.trainer.global_step < self.config.small_crop_steps:
+            images = random_crops(images, self.config.small_crop)
         if images.dim() == 4:
             images = images.contiguous(memory_format=self.memory_format)
         return {**batch, "images": images}
@@ -172,13 +202,21 @@ class StyleTransferModule(L.LightningModule):
             terms = self.perceptual(self._training_output(output, images), targets)
             total = strength_weighted_total(terms, strength)
             self.log("train/strength", strength, batch_size=batch_size)
+        elif self.style_rows:  # multi-style: styles take turns image by image
+            index, mix = self.style_mix(batch_size, self.global_step * batch_size)
+            targets[STYLE_INDEX] = index
+            terms = self.perceptual(self._training_output(net(images, style=mix), images),
+                                    targets)
+            total = terms.total
         else:
             terms = self.perceptual(self._training_output(net(images), images), targets)
             total = terms.total
         # train/style is the unscaled term: comparable across strengths and runs.
         self.log_dict({f"train/{name}": value for name, value in terms.items()},
                       batch_size=batch_size)
-        self.log("train/total", total, prog_bar=True, batch_size=batch_size)
+        # Not on the progress bar: showing it reads the value back every step, which makes
+        # the host wait for the GPU.
+        self.log("train/total", total, batch_size=batch_size)
         # Already a total over processes: logged as is (rank 0's copy), no sync needed.
         self.log("data/skipped_images", self.counts[1].float(), batch_size=batch_size)
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=batch_size)
@@ -194,7 +232,8 @@ class StyleTransferModule(L.LightningModule):
         return alpha * output + (1.0 - alpha) * images.to(output.dtype)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = torch.optim.Adam(self.transformer.parameters(), lr=self.config.lr,
+        trainable = [p for p in self.transformer.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(trainable, lr=self.config.lr,
                                      fused=self.device.type == "cuda")
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = min(self.config.warmup_steps, total - 1)

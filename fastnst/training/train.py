@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 import warnings
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from fastnst.core.assets import CONTENT_DIR
 from fastnst.core.config import config_to_dict, load_config, save_config
 from fastnst.core.errors import FastNSTError, first_line
 from fastnst.core.files import check_writable_dir, parent_dir
-from fastnst.core.images import list_images
+from fastnst.core.images import list_images, open_image
 from fastnst.evaluation.evaluate import training_loss_config
 from fastnst.evaluation.quality import format_quality
 from fastnst.models.checkpoint import file_sha256, save_model
@@ -136,14 +136,19 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
                                  config.num_workers, config.max_pixels, seed)
     samples = load_samples([config.val_data or CONTENT_DIR], config.image_size,
                            config.val_images, config.max_pixels)
-    style_name, style_sha256 = Path(config.style).stem, file_sha256(config.style)
+    styles = dict(zip(config.style_names, config.style, strict=True))
+    hashes = {name: file_sha256(path) for name, path in styles.items()}
+    for path in styles.values():  # a style that is no image: one line now, not a traceback
+        open_image(path, config.max_pixels)
     eval_data = config.eval_data or str(CONTENT_DIR)
     list_images([eval_data])  # no held-out photos: say so now, not after training
-    quality = QualityReport(eval_data, config.style, config.eval_size, config.eval_every,
+    quality = QualityReport(eval_data, styles, config.eval_size, config.eval_every,
                             config.max_pixels)
+    first = config.style_names[0]
     module = StyleTransferModule(config, {"config": config_to_dict(config),
-                                          "style_name": style_name,
-                                          "style_sha256": style_sha256})
+                                          "style_name": first if len(styles) == 1 else None,
+                                          "style_sha256": hashes[first] if len(styles) == 1
+                                          else None})
     if os.environ.get("LOCAL_RANK", "0") == "0":
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
@@ -153,6 +158,7 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
         default_root_dir=str(run_dir),
         max_steps=config.max_steps,
         max_epochs=config.max_epochs if config.max_epochs is not None else -1,
+        max_time=None if config.max_minutes is None else timedelta(minutes=config.max_minutes),
         precision=lightning_precision(config.precision, config.accelerator),  # type: ignore[arg-type]
         accelerator=config.accelerator,
         devices=lightning_devices(config.devices),
@@ -173,25 +179,35 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
         enable_model_summary=False,
         benchmark=True,  # fixed crop size: let cuDNN pick the fastest conv algorithms
     )
-    started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if config.resume else None)
-    train_seconds = round(time.perf_counter() - started, 1)  # the baseline below not included
+    # Every stretch of a resumed run; the scoring below not included.
+    train_seconds = round(module.train_seconds, 1)
     trainer.save_checkpoint(last, weights_only=False)  # full state, for --resume
     if trainer.is_global_zero:
         quality.score(trainer, module)  # a no-op unless fit ran no steps (e.g. resumed at the end)
-        report = _quality_block(config, quality)
+        reports = {name: _quality_block(config, quality, name) for name in styles}
         output.parent.mkdir(parents=True, exist_ok=True)
-        save_model(module.transformer, output, half=config.half, meta={
-            "style": style_name,
-            "style_sha256": style_sha256,
+        meta: dict[str, Any] = {
             "steps": trainer.global_step,
             "images_seen": module.images_seen,
             "train_seconds": train_seconds,
             "skipped_images": module.skipped_images,
             "config": config_to_dict(config),
-            "eval": report,
-        })
-        print(format_quality(report))
+            "data": describe_data(config.data),
+        }
+        if config.init is not None:
+            meta["init"] = config.init
+        if module.transformer.styles:
+            # Styles kept from a multi-style --init keep their own records.
+            kept = {name: record for name, record in module.init_meta.get("styles", {}).items()
+                    if name in module.transformer.styles}
+            meta["styles"] = {**kept, **{name: {"sha256": hashes[name], "eval": reports[name]}
+                                         for name in styles}}
+        else:
+            meta.update({"style": first, "style_sha256": hashes[first], "eval": reports[first]})
+        save_model(module.transformer, output, half=config.half, meta=meta)
+        for name, report in reports.items():
+            print((f"{name}: " if len(reports) > 1 else "") + format_quality(report))
         print(f"model: {output}\nTensorBoard: tensorboard --logdir {config.runs_dir}  "
               f"(run folder {run_dir})")
         if module.skipped_images:
@@ -199,13 +215,25 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
     return output
 
 
-def _quality_block(config: TrainConfig, quality: QualityReport) -> dict[str, Any]:
-    """meta["eval"]: the callback's last score, and the slow baseline's on the same photos
-    with the run's own loss settings when --eval-baseline-iters is given."""
-    if quality.held_out is None or quality.last is None:
+def _quality_block(config: TrainConfig, quality: QualityReport, style: str) -> dict[str, Any]:
+    """meta["eval"] of one trained style: the callback's last score, and the slow baseline's
+    on the same photos with the run's own loss settings when --eval-baseline-iters is given."""
+    if quality.last is None or style not in quality.last:
         raise RuntimeError("QualityReport did not score the model at the end of training")
+    held_out, last = quality.held_out[style], quality.last[style]
     baseline = None
     if config.eval_baseline_iters:
         loss, _ = training_loss_config({"config": config_to_dict(config)})
-        baseline = quality.held_out.score_baseline(loss, config.eval_baseline_iters)
-    return quality.held_out.block(quality.last, quality.last["step"], baseline)
+        baseline = held_out.score_baseline(loss, config.eval_baseline_iters)
+    return held_out.block(last, last["step"], baseline)
+
+
+def describe_data(data: str | Path) -> str:
+    """The training data in words, for the model's metadata: the folder's name and how many
+    images it holds, not a path on the machine that trained it."""
+    folder = Path(data)
+    try:
+        count = len(list_images([folder]))
+    except FastNSTError:
+        count = 0
+    return f"{count} images in a folder named {folder.resolve().name!r}"

@@ -18,7 +18,12 @@ from PIL import Image
 from fastnst.core.assets import bundled_style
 from fastnst.core.errors import FastNSTError
 from fastnst.inference.stylizer import Stylizer
-from fastnst.models.checkpoint import MODEL_SUFFIX, model_search_dirs, resolve_model
+from fastnst.models.checkpoint import (
+    MODEL_SUFFIX,
+    model_search_dirs,
+    model_styles,
+    resolve_model,
+)
 
 
 @dataclass(frozen=True)
@@ -30,14 +35,27 @@ class StyleEntry:
     style_image: Path | None
 
 
+def available_styles() -> set[str]:
+    """Every style the model folders offer: each single-style model by its name, each style
+    of a multi-style model by its own name (or MODEL:STYLE when a model already has that
+    name), as resolve_spec finds them."""
+    files = [path for folder in model_search_dirs() if folder.is_dir()
+             for path in sorted(folder.glob(f"*{MODEL_SUFFIX}"))]
+    multi = {path: model_styles(path) for path in files}
+    names = {path.stem for path in files if not multi[path]}
+    for path, styles in multi.items():
+        for style in styles:
+            names.add(f"{path.stem}:{style}" if style in names else style)
+    return names
+
+
 def find_styles(names: tuple[str, ...] | None) -> list[StyleEntry]:
     """The models named (or every model in fastnst's model folders), sorted by name.
 
     Raises FastNSTError for a named model that does not exist (the site must not start
     advertising a style it cannot serve)."""
     if names is None:
-        found = sorted({path.stem for folder in model_search_dirs() if folder.is_dir()
-                        for path in folder.glob(f"*{MODEL_SUFFIX}")})
+        found = sorted(available_styles())
     else:
         found = list(dict.fromkeys(names))
         for name in found:
@@ -67,7 +85,7 @@ class StyleModels:
             raise KeyError(name)
         with self._lock:  # two first requests for a style must not load it twice
             if name not in self._models:
-                self._models[name] = Stylizer.from_checkpoint(resolve_model(name), self.device)
+                self._models[name] = Stylizer.from_checkpoint(name, self.device)
             return self._models[name]
 
     def stylize(self, name: str, image: Image.Image, strength: float = 1.0,

@@ -1,0 +1,229 @@
+"""Multi-style models, warm starts (--init, --trainable norms) and the small-crop curriculum,
+trained in miniature (width 0.25, a few CPU steps at 64 px, configs/debug.yaml)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from PIL import Image
+
+from fastnst.cli.stylize import main as stylize_main
+from fastnst.cli.train import main as train_main
+from fastnst.core.errors import FastNSTError
+from fastnst.core.images import to_tensor
+from fastnst.inference.stylizer import Stylizer
+from fastnst.models.checkpoint import load_model, resolve_spec
+from fastnst.models.johnson import TransformerNet, parse_style_mix, select_style
+from fastnst.training.train import resolve_train_config, train
+from tests.conftest import ASSETS, CONTENT, DEBUG_CONFIG
+
+STYLES = ASSETS / "styles"
+
+
+def train_args(tmp_path: Path, photos: Path, name: str, *styles: Path, steps: int = 3
+               ) -> list[str]:
+    return ["--config", str(DEBUG_CONFIG), "--style", *map(str, styles), "--data", str(photos),
+            "--runs-dir", str(tmp_path / "runs"), "--output", str(tmp_path / f"{name}.ckpt"),
+            "--name", name, "--width", "0.25", "--max-steps", str(steps), "--val-images", "1"]
+
+
+@pytest.fixture(scope="module")
+def two_styles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-style model (candy, mosaic) trained for 3 steps: its file."""
+    tmp_path = tmp_path_factory.mktemp("multi")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for source in sorted((ASSETS / "photos").glob("*.jpg"))[:4]:
+        Image.open(source).resize((96, 80)).save(photos / source.name)
+    args = train_args(tmp_path, photos, "duo", STYLES / "candy.jpg", STYLES / "mosaic.jpg")
+    assert train_main(args) == 0
+    return tmp_path / "duo.ckpt"
+
+
+@pytest.fixture
+def photo() -> torch.Tensor:
+    return to_tensor(Image.open(CONTENT).convert("RGB").resize((48, 32)))[None]
+
+
+def test_each_style_is_its_own_stylization_and_mixes_interpolate_the_norms(two_styles, photo):
+    net, meta = load_model(two_styles)
+    assert net.styles == ("candy", "mosaic") and set(meta["styles"]) == {"candy", "mosaic"}
+    # Each style keeps its own quality report, scored on the held-out photos at the end.
+    assert meta["styles"]["candy"]["eval"]["style_error"] > 0
+    candy = Stylizer.from_checkpoint(f"{two_styles}:candy").stylize_tensor(photo)
+    mosaic = Stylizer.from_checkpoint(f"{two_styles}:mosaic").stylize_tensor(photo)
+    assert (candy - mosaic).abs().mean() > 1e-3
+    # The selected plain net is exactly the multi-style net run with that style's weights.
+    with torch.no_grad():
+        direct = net(photo, style=torch.tensor([1.0, 0.0]))
+    assert torch.allclose(candy, direct, atol=1e-5)
+    # A mix interpolates the norms' scales and shifts (not the pixels).
+    mixed = Stylizer.from_checkpoint(f"{two_styles}:candy=1,mosaic=3").stylize_tensor(photo)
+    with torch.no_grad():
+        expected = net(photo, style=torch.tensor([0.25, 0.75]))
+    assert torch.allclose(mixed, expected, atol=1e-5)
+
+
+def test_a_mix_interpolates_norm_parameters_not_pixels(photo):
+    torch.manual_seed(0)
+    net = TransformerNet(width=0.25, num_residual=1, styles=("a", "b")).eval()
+    with torch.no_grad():
+        for name, parameter in net.named_parameters():
+            if parameter.dim() == 2:  # (2, C) norm rows: two clearly different styles
+                parameter.normal_(0, 1)
+        a, b = (select_style(net, {name: 1.0})(photo) for name in ("a", "b"))
+        mixed = select_style(net, {"a": 0.5, "b": 0.5})
+        assert torch.allclose(mixed(photo), net(photo, style=torch.tensor([0.5, 0.5])),
+                              atol=1e-5)
+        assert (mixed(photo) - (a + b) / 2).abs().mean() > 1e-2
+    assert not any(parameter.dim() == 2 for parameter in mixed.parameters())  # a plain net
+
+
+def test_mix_spec_errors_name_the_problem():
+    styles = ("candy", "mosaic")
+    assert parse_style_mix("candy", styles) == {"candy": 1.0}
+    assert parse_style_mix("candy=2,mosaic=2", styles) == {"candy": 0.5, "mosaic": 0.5}
+    for text, words in (("wave", "no style 'wave'"), ("candy=-1,mosaic=1", ">= 0"),
+                        ("candy=x", "not a number"), ("candy=0,mosaic=0", "sum to 0"),
+                        ("candy=nan", ">= 0")):
+        with pytest.raises(FastNSTError, match=words):
+            parse_style_mix(text, styles)
+
+
+def test_cli_picks_styles_by_name_and_refuses_bad_selections(two_styles, tmp_path, capsys,
+                                                             monkeypatch):
+    out = tmp_path / "out.png"
+    assert stylize_main(["--model", f"{two_styles}:mosaic", str(CONTENT), "-o", str(out),
+                         "--max-size", "48", "--strength", "0.5", "--preserve-colors"]) == 0
+    assert Image.open(out).size == (48, 32)
+    # A bare style name finds the multi-style model that has it (here via
+    # $FASTNST_CHECKPOINTS), as shipped styles are found by name.
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(two_styles, folder / "duo.ckpt")
+    monkeypatch.setenv("FASTNST_CHECKPOINTS", str(folder))
+    assert resolve_spec("candy") == (folder / "duo.ckpt", "candy")
+    assert resolve_spec("duo:mosaic") == (folder / "duo.ckpt", "mosaic")
+    capsys.readouterr()
+    single = tmp_path / "single.ckpt"
+    torch.save({"format": "fastnst.transformer", "format_version": 2,
+                "arch": TransformerNet(width=0.25).arch,
+                "state_dict": TransformerNet(width=0.25).state_dict(), "meta": {}}, single)
+    for model, words in ((f"{two_styles}:unknown_style", "no style 'unknown_style'"),
+                         (f"{two_styles}:candy=-0.5,mosaic=1", "weights must be >= 0"),
+                         ("duo:wave=1", "no style 'wave'"),
+                         (str(two_styles), "is a multi-style model: choose a style"),
+                         (f"{single}:candy", "has one style")):
+        target = tmp_path / "never.png"
+        assert stylize_main(["--model", model, str(CONTENT), "-o", str(target)]) == 2, model
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], (model, err)
+        assert not target.exists()
+
+
+def test_onnx_export_of_one_style_equals_torch(two_styles, tmp_path, photo):
+    pytest.importorskip("onnxruntime")
+    from fastnst.inference.export import export_model
+    from fastnst.inference.onnx_backend import OnnxStylizer
+
+    path = export_model(f"{two_styles}:candy", "onnx", tmp_path)
+    assert path.name == "duo_candy.onnx"
+    torch_out = Stylizer.from_checkpoint(f"{two_styles}:candy").stylize_tensor(photo)
+    assert torch.allclose(OnnxStylizer(path).stylize_tensor(photo), torch_out, atol=1e-4)
+    with pytest.raises(FastNSTError, match="multi-style model"):
+        export_model(two_styles, "onnx", tmp_path / "all.onnx")
+
+
+def test_adding_a_style_by_its_norms_keeps_the_other_styles(two_styles, tmp_path, photos,
+                                                            photo):
+    args = [*train_args(tmp_path, photos, "trio", STYLES / "starry_night.jpg", steps=2),
+            "--init", str(two_styles), "--trainable", "norms"]
+    assert train_main(args) == 0
+    trio, meta = load_model(tmp_path / "trio.ckpt")
+    assert trio.styles == ("candy", "mosaic", "starry_night")
+    assert meta["init"] == str(two_styles) and set(meta["styles"]) == set(trio.styles)
+    for style in ("candy", "mosaic"):  # convolutions and their rows untouched
+        before = Stylizer.from_checkpoint(f"{two_styles}:{style}").stylize_tensor(photo)
+        after = Stylizer.from_checkpoint(f"{tmp_path / 'trio.ckpt'}:{style}").stylize_tensor(
+            photo)
+        assert torch.equal(before, after), style
+    # The new style started from the mean of the others' norms and was trained from there.
+    duo, _ = load_model(two_styles)
+    mean = select_style(duo, {"candy": 0.5, "mosaic": 0.5})
+    new = select_style(trio, {"starry_night": 1.0})
+    with torch.no_grad():
+        assert (new(photo) - mean(photo)).abs().max() > 1e-5
+
+
+def test_warm_start_of_a_plain_net_from_one_style(two_styles, tmp_path, photos):
+    config = resolve_train_config([str(DEBUG_CONFIG)], {
+        "style": (str(STYLES / "starry_night.jpg"),), "data": str(photos),
+        "runs_dir": str(tmp_path / "runs"), "output": str(tmp_path / "warm.ckpt"),
+        "name": "warm", "width": 0.25, "max_steps": 1, "init": f"{two_styles}:mosaic",
+        "val_images": 1})
+    from fastnst.training.warmstart import build_transformer
+
+    net, rows, _ = build_transformer(config)
+    assert not net.styles and rows == []
+    mosaic, _ = load_model(f"{two_styles}:mosaic")
+    for (key, value), (other_key, other) in zip(net.state_dict().items(),
+                                                mosaic.state_dict().items(), strict=True):
+        assert key == other_key and torch.equal(value, other), key
+
+
+def test_bad_init_and_style_inputs_fail_before_training(two_styles, tmp_path, photos, capsys):
+    text_style = tmp_path / "notes.jpg"
+    text_style.write_text("not an image")
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"PK\x03\x04 broken")
+    base = train_args(tmp_path, photos, "bad", STYLES / "starry_night.jpg", steps=1)
+    cases = [
+        (["--init", str(tmp_path / "missing.ckpt")], "no such checkpoint"),
+        (["--init", str(corrupt)], "not a fastnst or Lightning checkpoint"),
+        (["--init", str(two_styles), "--width", "0.5"], "has width 0.25"),
+        (["--init", f"{two_styles}:nope"], "no style 'nope'"),
+        (["--trainable", "norms"], "--trainable norms needs --init"),
+        (["--style", str(text_style)], "notes.jpg"),
+        (["--style", str(STYLES / "candy.jpg"), str(STYLES / "mosaic.jpg"),
+          "--strength-conditioned"], "--strength-conditioned takes one --style"),
+    ]
+    for extra, words in cases:
+        capsys.readouterr()
+        assert train_main([*base, *extra]) == 2, extra
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], (extra, err)
+        assert not (tmp_path / "bad.ckpt").exists() and not (tmp_path / "runs" / "bad").exists()
+    capsys.readouterr()
+    no_name = ["--config", str(DEBUG_CONFIG), "--style", str(STYLES / "candy.jpg"),
+               str(STYLES / "mosaic.jpg"), "--data", str(photos)]
+    assert train_main(no_name) == 2
+    assert "give it a --name" in capsys.readouterr().err
+
+
+class CropSizes(L.Callback):
+    """The crop size of each training step's batch, as training_step receives it."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.sizes.append(batch["images"].shape[-1])
+
+
+def test_small_crop_curriculum_then_full_size_and_resumed_time_adds_up(tmp_path, photos):
+    overrides = {"style": (str(STYLES / "candy.jpg"),), "data": str(photos),
+                 "runs_dir": str(tmp_path / "runs"), "output": str(tmp_path / "c.ckpt"),
+                 "name": "curriculum", "width": 0.25, "max_steps": 3, "small_crop": 32,
+                 "small_crop_steps": 2, "val_images": 1}
+    sizes = CropSizes()
+    train(resolve_train_config([str(DEBUG_CONFIG)], overrides), callbacks=[sizes])
+    assert sizes.sizes == [32, 32, 64]
+    first = torch.load(tmp_path / "c.ckpt", weights_only=True)["meta"]["train_seconds"]
+    train(resolve_train_config([str(DEBUG_CONFIG)],
+                               {**overrides, "resume": True, "max_steps": 4}))
+    total = torch.load(tmp_path / "c.ckpt", weights_only=True)["meta"]["train_seconds"]
+    assert total > first > 0  # the resumed stretch adds to the first, not replaces it
