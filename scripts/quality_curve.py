@@ -5,7 +5,7 @@ TensorBoard log holds eval/style and eval/content (fastnst-eval's fixed metric) 
 steps. This script plots them against the images seen and against minutes on the 2-core
 reference machine, one line per run:
 
-    python scripts/quality_curve.py plot runs/base256 runs/quick ... -o docs/images/quality_curve.png
+    python scripts/quality_curve.py plot runs/A runs/B ... -o quality_curve.png
 
 Minutes are computed, not read from the clock, so runs made on a busy machine compare fairly:
 each run's training FLOPs per image (counted once with torch's FlopCounterMode on one training

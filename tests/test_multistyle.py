@@ -72,7 +72,7 @@ def test_a_mix_interpolates_norm_parameters_not_pixels(photo):
     torch.manual_seed(0)
     net = TransformerNet(width=0.25, num_residual=1, styles=("a", "b")).eval()
     with torch.no_grad():
-        for name, parameter in net.named_parameters():
+        for parameter in net.parameters():
             if parameter.dim() == 2:  # (2, C) norm rows: two clearly different styles
                 parameter.normal_(0, 1)
         a, b = (select_style(net, {name: 1.0})(photo) for name in ("a", "b"))
