@@ -3,6 +3,7 @@ trained in miniature (width 0.25, a few CPU steps at 64 px, configs/debug.yaml).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -173,6 +174,14 @@ def test_warm_start_of_a_plain_net_from_one_style(two_styles, tmp_path, photos):
     for (key, value), (other_key, other) in zip(net.state_dict().items(),
                                                 mosaic.state_dict().items(), strict=True):
         assert key == other_key and torch.equal(value, other), key
+    # From the whole multi-style model, a new style starts from the mean of its styles.
+    config = dataclasses.replace(config, init=str(two_styles))
+    net, rows, meta = build_transformer(config)
+    mean = select_style(load_model(two_styles)[0], {"candy": 0.5, "mosaic": 0.5})
+    assert not net.styles and rows == [] and set(meta["styles"]) == {"candy", "mosaic"}
+    for (key, value), other in zip(net.state_dict().items(), mean.state_dict().values(),
+                                   strict=True):
+        assert torch.allclose(value, other, atol=1e-6), key
 
 
 def test_bad_init_and_style_inputs_fail_before_training(two_styles, tmp_path, photos, capsys):

@@ -1,50 +1,88 @@
 """The shipped styles in fastnst/checkpoints/ (package data): listed with their hashes, small,
-and really stylizing."""
+found by bare name, really stylizing, and unchanged against committed reference outputs."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from fastnst.core.assets import SHIPPED_MODELS_DIR
-from fastnst.core.images import load_tensor
+from fastnst.core.images import load_tensor, to_tensor
 from fastnst.evaluation.metrics import QualityMetric
 from fastnst.inference.stylizer import Stylizer
-from fastnst.models.checkpoint import load_model
+from fastnst.models.checkpoint import file_sha256, load_model, resolve_spec
 from tests.conftest import ASSETS, CONTENT
 
 # Where load_model("starry_night") finds it: inside the package, wherever it is installed.
 SHIPPED = SHIPPED_MODELS_DIR
 MANIFEST = json.loads((SHIPPED / "manifest.json").read_text())
 OTHER_CONTENT = ASSETS / "content" / "flowers.jpg"
-MAX_BYTES = 7 * 1024 * 1024  # issue #4: at most 7 MB per style
+REFERENCES = Path(__file__).resolve().parent / "fixtures" / "shipped"
+MAX_BYTES = 7 * 1024 * 1024  # issue 17: at most 7 MB per file
+EIGHT = ("starry_night", "la_muse", "composition_vii", "wave", "candy", "mosaic", "the_scream",
+         "udnie")
+# {style name: model file stem} over every shipped file, as bare names resolve: a file named
+# after the style first, else the multi-style file that has it.
+STYLES = {style: name for name, entry in MANIFEST.items() for style in entry.get("styles", ())}
+STYLES.update({name: name for name, entry in MANIFEST.items() if "styles" not in entry})
+# Every style of every file, as NAME:STYLE for multi-style files.
+SPECS = sorted({*(f"{name}:{style}" for name, entry in MANIFEST.items()
+                  for style in entry.get("styles", ())),
+                *(name for name, entry in MANIFEST.items() if "styles" not in entry)})
 
 
 def test_manifest_lists_exactly_the_shipped_files() -> None:
     assert sorted(MANIFEST) == sorted(path.stem for path in SHIPPED.glob("*.ckpt"))
-    assert "starry_night" in MANIFEST  # the README's first command uses it
+    assert set(EIGHT) <= set(STYLES)  # issue 17's eight styles, starry_night for the README
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
-def test_shipped_model_matches_manifest_and_stylizes(name: str) -> None:
-    path = SHIPPED / f"{name}.ckpt"
+def test_shipped_file_matches_manifest(name: str) -> None:
+    path = SHIPPED / MANIFEST[name]["file"]
     data = path.read_bytes()
-    assert len(data) <= MAX_BYTES
+    assert len(data) <= MAX_BYTES and len(data) == MANIFEST[name]["bytes"]
     assert hashlib.sha256(data).hexdigest() == MANIFEST[name]["sha256"]
-    net, meta = load_model(name)  # by bare name, as users call it
-    assert meta["style"] == name
+
+
+def reference_photo() -> torch.Tensor:
+    return to_tensor(Image.open(CONTENT).convert("RGB").resize((96, 64), Image.BILINEAR))[None]
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_bare_style_names_find_the_shipped_files(style: str) -> None:
+    path, _ = resolve_spec(style)  # by bare name, as users call it
+    assert path.parent == SHIPPED and path.stem == STYLES[style]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_shipped_style_stylizes_and_matches_its_reference(spec: str) -> None:
+    style = spec.rpartition(":")[2]
+    net, meta = load_model(spec)
+    assert meta["style"] == style
+    # The exact image it was trained on ships beside it (fastnst-eval finds it by hash).
+    bundled = next((ASSETS / "styles").glob(f"{style}.*"))
+    assert file_sha256(bundled) == meta["style_sha256"]
 
     # A real style model moves a photo towards its style: lower style error than the photo.
-    style = load_tensor(ASSETS / "styles" / f"{name}.jpg", 10**8, 512)
+    metric = QualityMetric(load_tensor(bundled, 10**8, 512))
     photo = load_tensor(CONTENT, 10**8, 256)
     stylized = Stylizer(net, device="cpu").stylize_tensor(photo)
-    metric = QualityMetric(style)
     before, after = metric(photo, photo)[0], metric(stylized, photo)[0]
     assert after.style < 0.7 * before.style, (before, after)
     # Still the same photo underneath: closer in content to it than to another photo.
     other = torch.nn.functional.interpolate(load_tensor(OTHER_CONTENT, 10**8, 256),
                                             size=photo.shape[-2:], mode="bilinear")
     assert after.content < 0.8 * metric(stylized, other)[0].content
+
+    # The same output as when the model shipped (tests/fixtures/shipped/SPEC.png, NAME:STYLE
+    # as NAME-STYLE.png, written by tests/fixtures/make_shipped_references.py), to float and
+    # 8-bit rounding.
+    small = Stylizer(net, device="cpu").stylize_tensor(reference_photo())
+    reference = to_tensor(Image.open(REFERENCES / f"{spec.replace(':', '-')}.png"))[None]
+    assert (small - reference).abs().max() < 3 / 255
+    assert (small - reference_photo()).abs().mean() > 0.05  # and it is not the photo

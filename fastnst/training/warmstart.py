@@ -80,12 +80,16 @@ def build_transformer(config: TrainConfig) -> tuple[TransformerNet, list[int], d
     source_rows = _norm_rows(init)
     state = {key: value for key, value in init.state_dict().items() if key not in source_rows}
     for key, rows in source_rows.items():
-        if not net.styles:
-            state[key] = rows[0] if rows.shape[0] == 1 else rows  # plain or strength rows
-            continue
-        mean = rows.mean(dim=0)
-        state[key] = torch.stack([rows[init.styles.index(name)] if name in init.styles
-                                  else mean for name in net.styles])
+        def start(name: str, rows: torch.Tensor = rows) -> torch.Tensor:
+            """The starting norm parameters of style `name` (see the module docstring)."""
+            if not init.styles:  # a plain net's one row, or a strength-conditioned net's two
+                return rows[0] if rows.shape[0] == 1 else rows
+            if name in init.styles:
+                return rows[init.styles.index(name)]
+            return rows.mean(dim=0)
+
+        state[key] = (torch.stack([start(name) for name in net.styles]) if net.styles
+                      else start(names[0]))
     net.load_state_dict(state)
     if config.trainable == "norms":
         for name, parameter in net.named_parameters():
