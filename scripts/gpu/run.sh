@@ -186,7 +186,8 @@ quick_recipe() {
         return 77
     fi
     local extra=()
-    [[ $DRY == 1 ]] && read -ra extra <<<"$SHIP_RECIPE --max-steps 2"
+    # The dry run trains 32 px crops: no 128 px curriculum.
+    [[ $DRY == 1 ]] && read -ra extra <<<"$SHIP_RECIPE --max-steps 2 --small-crop 0"
     rm -rf "$WORK/quick"
     "$PY" -m fastnst.cli.train --config quick "${extra[@]}" --style "$CARRY/styles/$FIRST_STYLE.jpg" \
         --data "$WORK/cache$CACHE_SIZE" --name quick --runs-dir "$WORK/quick" \
