@@ -127,8 +127,8 @@ def plot(curves: dict[str, list[dict[str, float]]], output: Path, title: str) ->
         axes[0].plot(minutes, [row["style_error"] for row in rows], marker="o", label=name)
         axes[1].plot(minutes, [row["content_error"] for row in rows], marker="o", label=name)
     for ax, label in zip(axes, ("style error", "content error"), strict=True):
-        ax.set_xlabel("training minutes on 2 CPU cores (from FLOPs; see scripts/quality_curve.py)")
-        ax.set_ylabel(f"{label} (fastnst-eval, held-out photos; lower is better)")
+        ax.set_xlabel("training minutes on 2 CPU cores (from FLOPs)")
+        ax.set_ylabel(f"{label} (lower is better)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     figure.suptitle(title)

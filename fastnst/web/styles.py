@@ -63,8 +63,9 @@ def find_styles(names: tuple[str, ...] | None) -> list[StyleEntry]:
     if not found:
         raise FastNSTError("no style models found (train one with fastnst-train, or set "
                            "$FASTNST_CHECKPOINTS)")
-    return [StyleEntry(name, name.replace("_", " ").title(), bundled_style(name))
-            for name in found]
+    # MODEL:STYLE entries show their style's own bundled picture and name.
+    return [StyleEntry(name, name.replace("_", " ").replace(":", ": ").title(),
+                       bundled_style(name.rpartition(":")[2])) for name in found]
 
 
 class StyleModels:

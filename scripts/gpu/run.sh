@@ -188,7 +188,7 @@ quick_recipe() {
     local extra=()
     # The dry run trains 32 px crops: no 128 px curriculum.
     [[ $DRY == 1 ]] && read -ra extra <<<"$SHIP_RECIPE --max-steps 2 --small-crop 0"
-    rm -rf "$WORK/quick"
+    rm -rf "$WORK/quick" && mkdir -p "$WORK/quick"
     "$PY" -m fastnst.cli.train --config quick "${extra[@]}" --style "$CARRY/styles/$FIRST_STYLE.jpg" \
         --data "$WORK/cache$CACHE_SIZE" --name quick --runs-dir "$WORK/quick" \
         --output "$WORK/quick/$FIRST_STYLE.ckpt" --half || return 1
