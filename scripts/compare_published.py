@@ -3,7 +3,8 @@ fixed metric, at one size, side by side.
 
     python scripts/compare_published.py --photo DIR/hoovertowernight.jpg --size 512 \
         --entry candy DIR/hoovertowernight_candy_johnson.jpg STYLES/candy.jpg paintings:candy \
-        --entry la_muse DIR/hoovertowernight_la_muse_johnson.jpg STYLES/la_muse.jpg paintings:la_muse
+        --entry la_muse DIR/hoovertowernight_la_muse_johnson.jpg STYLES/la_muse.jpg \
+            paintings:la_muse
 
 Each --entry is NAME PUBLISHED_RESULT STYLE_IMAGE MODEL: the published result is resized to
 the photo's size at --size px on the long side, the model stylizes the photo at that size, and
