@@ -74,7 +74,7 @@ def build_parser(cls: type[Any], prog: str, description: str,
     if config_files:
         parser.add_argument("--config", action="append", default=[], metavar="YAML",
                             help="config file(s) applied in order, or a bundled config's "
-                                 "name (debug, fast); flags override them")
+                                 "name (debug, fast, quick, photoreal); flags override them")
     hints = typing.get_type_hints(cls)
     groups: dict[str, argparse._ArgumentGroup] = {}
     fields = cli_fields(cls)
