@@ -165,18 +165,23 @@ def make_size_change_clip(path: Path) -> Path:
     return path
 
 
+def mux_silence(out: av.container.OutputContainer) -> None:
+    """Add an AAC stream to `out` holding one second of mono silence."""
+    audio = out.add_stream("aac", rate=SAMPLE_RATE)
+    sound = av.AudioFrame.from_ndarray(np.zeros((1, SAMPLE_RATE), np.int16), format="s16",
+                                       layout="mono")
+    sound.sample_rate, sound.pts = SAMPLE_RATE, 0
+    out.mux(audio.encode(sound))
+    out.mux(audio.encode(None))
+
+
 def make_video_without_frames(path: Path) -> Path:
     """A Matroska file with a video stream that holds no packet, next to a second of audio."""
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4",
                                rate=RATE)
         video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        audio = out.add_stream("aac", rate=SAMPLE_RATE)
-        sound = av.AudioFrame.from_ndarray(np.zeros((1, SAMPLE_RATE), np.int16), format="s16",
-                                           layout="mono")
-        sound.sample_rate, sound.pts = SAMPLE_RATE, 0
-        out.mux(audio.encode(sound))
-        out.mux(audio.encode(None))
+        mux_silence(out)
         out.mux(video.encode(None))
     return path
 
@@ -184,12 +189,7 @@ def make_video_without_frames(path: Path) -> Path:
 def make_audio_only(path: Path) -> Path:
     """An .mp4 with one AAC stream and no video stream."""
     with av.open(str(path), "w") as out:
-        audio = out.add_stream("aac", rate=SAMPLE_RATE)
-        sound = av.AudioFrame.from_ndarray(np.zeros((1, SAMPLE_RATE), np.int16), format="s16",
-                                           layout="mono")
-        sound.sample_rate, sound.pts = SAMPLE_RATE, 0
-        out.mux(audio.encode(sound))
-        out.mux(audio.encode(None))
+        mux_silence(out)
     return path
 
 
