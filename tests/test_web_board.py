@@ -19,6 +19,7 @@ from fastnst.web.board import JobBoard
 from fastnst.web.config import WebConfig
 from fastnst.web.jobs import JobCancelled, JobSuperseded, progress_reporter, run
 from fastnst.web.queue import JobRecord, open_queue
+from fastnst.web.trained import TrainedModels
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def board(tmp_path: Path) -> tuple[JobBoard, list[tuple[str, int]]]:
     config = WebConfig(data_dir=str(tmp_path), heartbeat_timeout=5, job_retries=1)
     calls: list[tuple[str, int]] = []
     huey = open_queue(config.queue_url)
-    return JobBoard(config, huey, lambda *args: calls.append(args)), calls
+    return JobBoard(config, huey, lambda *args: calls.append(args), TrainedModels(tmp_path)), calls
 
 
 def submit(board: JobBoard) -> JobRecord:
@@ -69,12 +70,13 @@ def test_a_worker_skips_a_stale_attempt_and_a_superseded_run_stops(board) -> Non
     board.store.put(record.updated_with(attempt=2))
     run(board.store, board.config, record.id, 1)  # the stale task: must not run
     assert board.store.get(record.id).status == "queued"
-    on_step = progress_reporter(board.store, board.store.get(record.id))
-    on_step(1, torch.zeros(1, 3, 8, 8))
+    on_step = progress_reporter(board.store)
+    running = board.store.get(record.id)
+    on_step(running, 1, torch.zeros(1, 3, 8, 8))
     assert board.store.get(record.id).iteration == 1
     board.store.put(board.store.get(record.id).updated_with(attempt=3))
     with pytest.raises(JobSuperseded):
-        on_step(2, torch.zeros(1, 3, 8, 8))
+        on_step(running, 2, torch.zeros(1, 3, 8, 8))
     board.store.request_cancel(record.id)
     with pytest.raises(JobCancelled):
-        on_step(3, torch.zeros(1, 3, 8, 8))
+        on_step(running, 3, torch.zeros(1, 3, 8, 8))

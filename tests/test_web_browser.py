@@ -242,3 +242,62 @@ def test_about_and_api_docs(page: Page) -> None:
     assert {"/api/stylize", "/api/jobs", "/api/gallery"} <= {p.replace("\u200b", "")
                                                           for p in paths}
     screenshot(page, "web_docs")
+
+
+def test_train_a_fast_model_then_stylize_with_it(browser: Browser, tmp_path: Path) -> None:
+    """The whole path of a training job on a miniature setting (the debug recipe, 4 steps at
+    32 px): upload a painting on the custom page, follow the job page's progress and preview
+    to done, then pick the new model on the stylize page and in the camera."""
+    # Every preview the job page loads, recorded as it loads (the job may be quick).
+    record_previews = """document.addEventListener("load", (event) => {
+        if (event.target.id === "job-preview") {
+          (window.previews = window.previews || []).push(
+            [event.target.naturalWidth, event.target.naturalHeight]);
+        }
+      }, true);"""
+    with web_server(tmp_path / "data", "--workers", "1", "--train-config", "debug",
+                    "--train-steps", "4", "--train-size", "32") as url:
+        context = browser.new_context(base_url=url, viewport=VIEWPORT)
+        context.add_init_script(record_previews)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.on("console", lambda message: errors.append(message.text)
+                if message.type == "error" else None)
+        page.goto("/custom")
+        page.set_input_files("#train-style", str(ASSETS / "styles" / "candy.jpg"))
+        assert wait_for_image(page, "#train-style-preview")[0] > 0
+        page.click("#submit-train")
+        page.wait_for_url("**/jobs/*")
+        job_id = page.get_attribute("#job-page", "data-job-id")
+        page.wait_for_function(
+            "() => document.getElementById('job-status').textContent === 'done'",
+            timeout=120_000)
+        assert page.inner_text("#job-iteration") == "4 / 4"
+        assert page.eval_on_selector("#job-progress", "p => p.value") == 1
+        assert page.is_visible("#job-kind") and page.is_hidden("#job-error")
+        # At least one preview while it ran: the sample photo at 256 px, stylized.
+        assert [256, 170] in page.evaluate("() => window.previews || []")
+        assert wait_for_image(page, "#job-result-image") == (512, 341)
+
+        page.click("#job-model-link")
+        page.wait_for_url(f"**/?style=trained-{job_id}")
+        choice = page.locator(f'input[name="style"][value="trained-{job_id}"]')
+        assert choice.is_checked()
+        page.click('button.sample[data-url$="/chicago.jpg"]')
+        page.wait_for_function("() => !document.getElementById('stylize-button').disabled")
+        page.click("#stylize-button")
+        assert wait_for_image(page, "#result", timeout=60_000) == (512, 341)
+        assert page.inner_text("#status") == "Done."
+
+        page.goto("/camera")
+        page.select_option("#camera-style", f"trained-{job_id}")
+        page.click("#camera-start")
+        page.wait_for_function(
+            "() => parseInt(document.getElementById('camera-frames').textContent, 10) >= 1",
+            timeout=60_000)
+        assert page.is_hidden("#error")
+        page.click("#camera-stop")
+        context.close()
+        assert errors == []

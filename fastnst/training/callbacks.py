@@ -1,10 +1,11 @@
-"""Training callbacks: throughput, stylized sample images, the quality report, atomic
-checkpoint files."""
+"""Training callbacks: throughput, stylized sample images, progress for a caller, the quality
+report, atomic checkpoint files."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -76,6 +77,50 @@ class SampleImages(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._log(trainer, pl_module)
+
+
+class ProgressReport(L.Callback):
+    """Tells `report(step, total, preview)` how far training is, for a caller watching it (the
+    web site's training jobs): at the start (a resumed run: its checkpoint's step), after
+    every optimizer step, and at the end (rank 0 only).
+
+    photo: (1, 3, H, W) float in [0, 1], any device. preview: `photo` stylized by the net as
+    it is now, (1, 3, H', W') float in [0, 1] on the CPU, or None. It costs one forward pass,
+    so it is made at the start, at the end, and otherwise at most every `every` seconds.
+    total: the run's max_steps (a --max-minutes guard may end it sooner). `report` may raise
+    to stop training: the exception leaves Trainer.fit (and fastnst's train()) unchanged.
+    """
+
+    def __init__(self, report: Callable[[int, int, torch.Tensor | None], None],
+                 photo: torch.Tensor, every: float) -> None:
+        self.report = report
+        self.photo = photo
+        self.every = every
+        self.last_preview: float | None = None
+
+    def _report(self, trainer: L.Trainer, pl_module: L.LightningModule, force: bool) -> None:
+        if not trainer.is_global_zero:
+            return
+        now = time.monotonic()
+        preview = None
+        if force or self.last_preview is None or now - self.last_preview >= self.every:
+            was_training = pl_module.training
+            pl_module.eval()
+            with torch.no_grad():
+                preview = pl_module(self.photo.to(pl_module.device)).float().clamp(0, 1).cpu()
+            pl_module.train(was_training)
+            self.last_preview = now
+        self.report(trainer.global_step, trainer.max_steps, preview)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._report(trainer, pl_module, force=True)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._report(trainer, pl_module, force=False)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._report(trainer, pl_module, force=True)
 
 
 class QualityReport(L.Callback):

@@ -24,6 +24,7 @@ from PIL import Image
 from fastnst.core.errors import FastNSTError
 from fastnst.web.config import ALGORITHMS
 from fastnst.web.images import MEDIA_TYPES, encode_image, read_upload
+from fastnst.web.queue import TRAIN
 from fastnst.web.schemas import (
     GalleryEntry,
     GalleryPage,
@@ -50,18 +51,24 @@ EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
 @router.get("/api/styles", response_model=list[Style], tags=["styles"])
-def list_styles(site: SiteDep) -> list[Style]:
-    """The styles /api/stylize and the camera offer."""
-    return [Style(name=e.name, title=e.title,
-                  thumbnail_url=f"/api/styles/{e.name}/thumbnail.jpg" if e.style_image else None)
-            for e in site.styles.entries.values()]
+def list_styles(request: Request, site: SiteDep) -> list[Style]:
+    """The styles /api/stylize and the camera offer: the site's models, then the models your
+    training jobs made and those others shared, newest first."""
+    shipped = [Style(name=e.name, title=e.title,
+                     thumbnail_url=f"/api/styles/{e.name}/thumbnail.jpg" if e.style_image
+                     else None) for e in site.styles.entries.values()]
+    return shipped + [Style(name=m.name, title=m.title,
+                            thumbnail_url=f"/api/styles/{m.name}/thumbnail.jpg")
+                      for m in site.trained.listed(owner_token(request))]
 
 
 @router.get("/api/styles/{name}/thumbnail.jpg", tags=["styles"],
             response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
-def style_thumbnail(name: str, site: SiteDep) -> Response:
+def style_thumbnail(name: str, request: Request, site: SiteDep) -> Response:
     """A small JPEG of the style image the model was trained on."""
     data = site.style_thumbnail(name)
+    if data is None and (model := site.trained.offered(name, owner_token(request))):
+        data = site.trained.thumbnail(model)
     if data is None:
         raise HTTPException(404, f"no thumbnail for style {name[:40]!r}")
     return Response(data, media_type="image/jpeg",
@@ -78,17 +85,21 @@ async def stylize(request: Request, site: SiteDep,
                   max_size: Annotated[int | None, Form(ge=16, description="long side, px; at "
                                                        "most the site's --max-side")] = None
                   ) -> Response:
-    """Stylize one photo with a shipped model; the photo is downscaled to `max_size` (or the
-    site's --max-side) first. Limited per client per minute (429)."""
+    """Stylize one photo with a model of /api/styles (a shipped one, or a model a training
+    job made: yours, or one shared); the photo is downscaled to `max_size` (or the site's
+    --max-side) first. Limited per client per minute (429)."""
     site.check_rate(request)
-    if style not in site.styles.entries:
-        raise HTTPException(400, f"unknown style {style[:40]!r}; see /api/styles")
+    try:
+        checkpoint = site.style_file(style, owner_token(request))
+    except KeyError:
+        raise HTTPException(400, f"unknown style {style[:40]!r}; see /api/styles") from None
     side = min(max_size or site.config.max_side, site.config.max_side)
     data = await image.read()
 
     def work() -> bytes:
         photo = read_upload(data, "image", site.config.max_pixels, side)
-        return encode_image(site.styles.stylize(style, photo, strength, preserve_colors), "png")
+        return encode_image(site.styles.stylize(style, photo, strength, preserve_colors,
+                                                checkpoint), "png")
 
     try:
         result = await site.run_inference(work)
@@ -121,23 +132,30 @@ async def create_job(request: Request, response: Response, site: SiteDep,
     iterations = iterations or default
     if iterations > config.max_iterations:
         raise HTTPException(400, f"iterations must be at most {config.max_iterations}")
-    email = email.strip()
-    if email and not EMAIL.match(email):
-        raise HTTPException(400, f"not an e-mail address: {email[:80]!r}")
-    if email and not config.mail_enabled:
-        raise HTTPException(400, "this site sends no e-mail (no SMTP server configured)")
+    email = checked_email(email, site)
     content_image = await site.read_image(await content.read(), "content", None)
     style_image = await site.read_image(await style.read(), "style", None)
     token = ensure_owner_token(request, response)
     # PNG encoding and storage writes: off the event loop
     record = await anyio.to_thread.run_sync(functools.partial(
         site.board.submit, content_image, style_image, algorithm=algorithm, size=size,
-        iterations=iterations, email=email, style_name=_stem(style.filename),
+        iterations=iterations, email=email, style_name=label_from_filename(style.filename),
         client=client_id(request), owner_token=token))
     return JobCreated(id=record.id, url=f"/jobs/{record.id}")
 
 
-def _stem(filename: str | None) -> str:
+def checked_email(email: str, site: Site) -> str:
+    """A job form's e-mail field, stripped; HTTP 400 for a malformed address, or for any
+    address when the site has no SMTP server."""
+    email = email.strip()
+    if email and not EMAIL.match(email):
+        raise HTTPException(400, f"not an e-mail address: {email[:80]!r}")
+    if email and not site.config.mail_enabled:
+        raise HTTPException(400, "this site sends no e-mail (no SMTP server configured)")
+    return email
+
+
+def label_from_filename(filename: str | None) -> str:
     """A label from the client's file name: letters, digits, spaces, dashes only (the name
     is only ever shown as text, never used as a path)."""
     stem = (filename or "").rsplit("/", 1)[-1].rsplit("\\", 1)[-1].rsplit(".", 1)[0]
@@ -201,6 +219,9 @@ async def share(request: Request, response: Response, site: SiteDep,
         data = site.board.store.image(job_id, "result")
         if record.status != "done" or data is None:
             raise HTTPException(409, f"job {job_id} has no result yet ({record.status})")
+        # Sharing a training job's result shares its model with everyone: its owner's call.
+        if record.algorithm == TRAIN and not site.board.owned_by(job_id, owner_token(request)):
+            raise HTTPException(403, "only the person who trained this model can share it")
         picture: Image.Image = await site.read_image(data, "job result", None)
         style = style or record.style_name
     else:
@@ -208,6 +229,8 @@ async def share(request: Request, response: Response, site: SiteDep,
         picture = await site.read_image(await image.read(), "image", site.config.max_job_side)
     token = ensure_owner_token(request, response)
     item = await anyio.to_thread.run_sync(site.gallery.add, picture, caption, style, token)
+    if job_id is not None and record.algorithm == TRAIN:
+        site.trained.share(job_id, item.id)
     return Shared(id=item.id, image_url=f"/media/gallery/{item.id}.png")
 
 
@@ -220,6 +243,7 @@ def unshare(item_id: str, request: Request, site: SiteDep) -> dict[str, str]:
     if not item.owned_by(owner_token(request)):
         raise HTTPException(403, "only the person who shared this item can delete it")
     site.gallery.delete(item.id)
+    site.trained.unshare(item.id)  # a model shared with this item is its owner's only again
     return {"deleted": item.id}
 
 

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fastnst import __version__
 from fastnst.core.assets import CONTENT_DIR
-from fastnst.web import api, camera, pages
+from fastnst.web import api, camera, pages, training_api
 from fastnst.web.board import JobBoard
 from fastnst.web.config import WebConfig
 from fastnst.web.gallery import Gallery
@@ -32,6 +32,7 @@ from fastnst.web.queue import open_queue
 from fastnst.web.security import CONTENT_SECURITY_POLICY, SecurityMiddleware
 from fastnst.web.site import Site
 from fastnst.web.styles import StyleModels, find_styles
+from fastnst.web.trained import TrainedModels
 from fastnst.web.worker import start_embedded_worker
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,12 @@ def build_site(config: WebConfig) -> Site:
     config.data_path.mkdir(parents=True, exist_ok=True)
     huey = open_queue(config.queue_url)
     task = register_task(huey, config)
+    trained = TrainedModels(config.data_path)
     return Site(config=config,
                 styles=StyleModels(find_styles(config.styles), config.device),
                 gallery=Gallery(config.data_path),
-                board=JobBoard(config, huey, task),
+                board=JobBoard(config, huey, task, trained),
+                trained=trained,
                 stylize_limit=RateLimiter(config.stylize_per_minute),
                 inference=anyio.CapacityLimiter(config.inference_threads),
                 queue_kind="redis" if config.queue_url.startswith("redis") else "sqlite")
@@ -97,6 +100,7 @@ def create_app(config: WebConfig, start_workers: bool = True) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(camera.router)
+    app.include_router(training_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/static-assets/content", StaticFiles(directory=CONTENT_DIR), name="samples")
     _add_docs(app)

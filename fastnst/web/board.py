@@ -1,5 +1,5 @@
-"""The site's side of custom-style jobs: submitting, describing, cancelling, and taking back
-jobs whose worker died.
+"""The site's side of custom-style jobs: submitting, describing, cancelling, taking back
+jobs whose worker died, and filing the models that training jobs made (fastnst.web.trained).
 
 Workers write job records into the queue's storage (fastnst.web.queue); the site keeps its
 own index, DATA_DIR/jobs.sqlite3, of which jobs it submitted, for whom, and which are still
@@ -9,6 +9,7 @@ reading every record in the queue.
 
 from __future__ import annotations
 
+import io
 import logging
 import sqlite3
 import threading
@@ -23,20 +24,24 @@ from PIL import Image
 from fastnst.web.config import WebConfig
 from fastnst.web.gallery import new_id, token_hash
 from fastnst.web.images import encode_image
-from fastnst.web.queue import JobRecord, JobStore
+from fastnst.web.queue import TRAIN, JobRecord, JobStore
+from fastnst.web.trained import NAME_PREFIX, TrainedModels
 
 log = logging.getLogger(__name__)
 # Style images are kept at most this large (px, long side): the optimisers use 512 px.
 STYLE_SIDE = 1024
+THUMB_SIDE = 256  # px, a trained model's style thumbnail (as the shipped styles')
 
 
 class JobBoard:
     """Submits jobs to the queue and answers for them (thread-safe)."""
 
-    def __init__(self, config: WebConfig, huey: Huey, task: Callable[..., object]) -> None:
+    def __init__(self, config: WebConfig, huey: Huey, task: Callable[..., object],
+                 trained: TrainedModels) -> None:
         self.config = config
         self.huey = huey
         self.task = task
+        self.trained = trained
         self.store = JobStore(huey)
         self.db_path = Path(config.data_dir) / "jobs.sqlite3"
         self._lock = threading.Lock()
@@ -48,9 +53,9 @@ class JobBoard:
         return sqlite3.connect(self.db_path, timeout=30)
 
     def _open_jobs(self) -> list[tuple[str, str]]:
-        """(id, client) of the jobs not known to be final, oldest first."""
+        """(id, owner_hash) of the jobs not known to be final, oldest first."""
         with self._connect() as db:
-            return db.execute("SELECT id, client FROM jobs WHERE open = 1 "
+            return db.execute("SELECT id, owner_hash FROM jobs WHERE open = 1 "
                               "ORDER BY created").fetchall()
 
     def _close(self, job_id: str) -> None:
@@ -60,22 +65,44 @@ class JobBoard:
     def open_records(self) -> list[JobRecord]:
         """Records of the open jobs, oldest first; those found final are closed in the index."""
         records = []
-        for job_id, _ in self._open_jobs():
+        for job_id, owner_hash in self._open_jobs():
             record = self.store.get(job_id)
             if record is None or record.final:
+                if record is not None:
+                    self._file_model(record, owner_hash)
                 self._close(job_id)
             else:
                 records.append(record)
         return records
 
-    def submit(self, content: Image.Image, style: Image.Image, *, algorithm: str, size: int,
-               iterations: int, email: str, style_name: str, client: str,
+    def _file_model(self, record: JobRecord, owner_hash: str) -> None:
+        """Offer a finished training job's model to its owner (once; the model and its style
+        image stay in the queue's storage too, as every job's outputs do)."""
+        if record.algorithm != TRAIN or record.status != "done":
+            return
+        model, style = self.store.model(record.id), self.store.image(record.id, "style")
+        if model is None or style is None:
+            log.error("job %s: done without its model in the queue's storage", record.id)
+            return
+        with Image.open(io.BytesIO(style)) as picture:
+            thumb = picture.convert("RGB")
+        thumb.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
+        self.trained.add(record.id, record.style_name, owner_hash, model,
+                         encode_image(thumb, "jpeg", 85))
+
+    def submit(self, content: Image.Image | None, style: Image.Image, *, algorithm: str,
+               size: int, iterations: int, email: str, style_name: str, client: str,
                owner_token: str) -> JobRecord:
-        """Queue a job; HTTP 429 when the client has too many open, 503 when the queue is
-        full. content is stored at the output size, style at most STYLE_SIDE px."""
+        """Queue a job; HTTP 429 when the client has too many open (or, for a training job,
+        one training job open already), 503 when the queue is full. content (None for a
+        training job) is stored at the output size, style at most STYLE_SIDE px."""
         with self._lock:  # the counts and the insert are one step, or two requests pass both
             records = self.open_records()
-            if sum(r.client == client for r in records) >= self.config.jobs_per_client:
+            mine = [r for r in records if r.client == client]
+            if algorithm == TRAIN and any(r.algorithm == TRAIN for r in mine):
+                raise HTTPException(429, "you already have a training job queued or running; "
+                                         "wait for it to end or cancel it")
+            if len(mine) >= self.config.jobs_per_client:
                 raise HTTPException(429, f"you already have {self.config.jobs_per_client} "
                                          "jobs queued or running; wait for one to end or "
                                          "cancel one")
@@ -84,9 +111,10 @@ class JobBoard:
             record = JobRecord(id=new_id(), algorithm=algorithm, size=size,
                                iterations=iterations, client=client, style_name=style_name,
                                email=email)
-            content.thumbnail((size, size), Image.Resampling.LANCZOS)
             style.thumbnail((STYLE_SIDE, STYLE_SIDE), Image.Resampling.LANCZOS)
-            self.store.put_image(record.id, "content", encode_image(content, "png"))
+            if content is not None:
+                content.thumbnail((size, size), Image.Resampling.LANCZOS)
+                self.store.put_image(record.id, "content", encode_image(content, "png"))
             self.store.put_image(record.id, "style", encode_image(style, "png"))
             self.store.put(record)
             with self._connect() as db:
@@ -96,16 +124,24 @@ class JobBoard:
         log.info("job %s queued: %s, %d px, %d steps", record.id, algorithm, size, iterations)
         return record
 
-    def owned_by(self, job_id: str, owner_token: str | None) -> bool:
+    def _owner_hash(self, job_id: str) -> str | None:
         with self._connect() as db:
             row = db.execute("SELECT owner_hash FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return bool(row and owner_token and row[0] == token_hash(owner_token))
+        return None if row is None else str(row[0])
+
+    def owned_by(self, job_id: str, owner_token: str | None) -> bool:
+        owner_hash = self._owner_hash(job_id)
+        return bool(owner_hash and owner_token and owner_hash == token_hash(owner_token))
 
     def get(self, job_id: str) -> JobRecord:
-        """The job's record; HTTP 404 when there is none."""
+        """The job's record; HTTP 404 when there is none. A training job seen done has its
+        model filed first, so its page and the stylize page agree at once."""
         record = self.store.get(job_id)
         if record is None:
             raise HTTPException(404, f"no job {job_id}")
+        if (record.algorithm == TRAIN and record.status == "done"
+                and self.trained.get(NAME_PREFIX + job_id) is None):
+            self._file_model(record, self._owner_hash(job_id) or "")
         return record
 
     def queue_position(self, record: JobRecord) -> int | None:

@@ -10,12 +10,13 @@ slows the frame rate instead of queueing frames.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from fastnst.core.errors import FastNSTError
 from fastnst.web.images import encode_image, read_upload
-from fastnst.web.site import Site
+from fastnst.web.site import OWNER_COOKIE, Site
 
 router = APIRouter()
 MAX_FRAME_BYTES = 4_000_000  # a 4K JPEG frame is ~2 MB; more is not a camera frame
@@ -26,24 +27,27 @@ FRAME_QUALITY = 80
 async def camera(websocket: WebSocket) -> None:
     site: Site = websocket.app.state.site
     await websocket.accept()
-    style = next(iter(site.styles.entries))
+    # The browser's own trained models (and shared ones) are offered here too.
+    token = websocket.cookies.get(OWNER_COOKIE)
+    style, checkpoint = next(iter(site.styles.entries)), None
     try:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
             if message.get("text") is not None:
-                style = _chosen_style(message["text"], site, style)
-                if style is None:
+                chosen = _chosen_style(message["text"], site, style, token)
+                if chosen is None:
                     await websocket.send_json({"error": "unknown style; see /api/styles"})
-                    style = next(iter(site.styles.entries))
+                    chosen = next(iter(site.styles.entries)), None
+                style, checkpoint = chosen
                 continue
             frame = message.get("bytes") or b""
             if len(frame) > MAX_FRAME_BYTES:
                 await websocket.send_json({"error": "frame too large"})
                 continue
             try:
-                out = await site.run_inference(_stylize_frame, site, style, frame)
+                out = await site.run_inference(_stylize_frame, site, style, checkpoint, frame)
             except FastNSTError as err:
                 await websocket.send_json({"error": str(err)})
                 continue
@@ -52,16 +56,19 @@ async def camera(websocket: WebSocket) -> None:
         return
 
 
-def _chosen_style(text: str, site: Site, current: str) -> str | None:
-    """The style a text message asks for; None when it names none the site offers."""
+def _chosen_style(text: str, site: Site, current: str, owner_token: str | None
+                  ) -> tuple[str, Path | None] | None:
+    """The style a text message asks for and its trained model file (see Site.style_file);
+    None when it names none the site offers this browser."""
     try:
         name = json.loads(text).get("style", current)
-    except (ValueError, AttributeError):
+        return name, site.style_file(name, owner_token)
+    except (ValueError, AttributeError, KeyError, TypeError):
         return None
-    return name if name in site.styles.entries else None
 
 
-def _stylize_frame(site: Site, style: str, frame: bytes) -> bytes:
+def _stylize_frame(site: Site, style: str, checkpoint: Path | None, frame: bytes) -> bytes:
     """JPEG bytes -> stylized JPEG bytes, long side at most --camera-side."""
     image = read_upload(frame, "frame", site.config.max_pixels, site.config.camera_side)
-    return encode_image(site.styles.stylize(style, image), "jpeg", FRAME_QUALITY)
+    return encode_image(site.styles.stylize(style, image, checkpoint=checkpoint), "jpeg",
+                        FRAME_QUALITY)

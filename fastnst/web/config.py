@@ -19,7 +19,7 @@ from fastnst.core.options import device_option
 
 ENV_PREFIX = "FASTNST_WEB_"
 ALGORITHMS = ("artistic", "photoreal")
-SERVER, LIMITS, JOBS, MAIL = "server", "limits", "jobs", "e-mail"
+SERVER, LIMITS, JOBS, TRAINING, MAIL = "server", "limits", "jobs", "training jobs", "e-mail"
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,10 @@ class WebConfig:
                               metavar="PX", group=LIMITS)
     stylize_per_minute: int = option(30, "stylize requests per client per minute (429 above)",
                                      metavar="N", group=LIMITS)
+    rate_limit_storage: str = option("memory://", "where the per-minute limits count: "
+                                     "memory:// (each site process its own budget) or "
+                                     "redis://HOST:PORT/DB (one budget for every site process "
+                                     "using it)", metavar="URL", group=LIMITS)
     jobs_per_client: int = option(3, "queued or running jobs per client (429 above)",
                                   metavar="N", group=LIMITS)
     max_queued: int = option(50, "queued jobs in all (503 above)", metavar="N", group=LIMITS)
@@ -75,6 +79,21 @@ class WebConfig:
     heartbeat_timeout: float = option(30.0, "a running job whose worker has been silent this "
                                       "long is taken as lost and queued again", metavar="S",
                                       group=JOBS)
+    train_config: str = option("quick", "the recipe of 'train a fast model' jobs: a bundled "
+                               "config's name (quick, fast, debug) or a YAML file; the caps below "
+                               "apply on top", metavar="CONFIG", group=TRAINING)
+    train_data: str = option("", "folder of training photos for training jobs, e.g. COCO's "
+                             "train2014 (default: the 8 bundled photos, enough to try the "
+                             "feature, too few for a good model)", metavar="DIR",
+                             group=TRAINING)
+    train_steps: int = option(340, "most optimizer steps of a training job (the recipe's own "
+                              "count when lower)", metavar="N", group=TRAINING)
+    train_minutes: float = option(30.0, "most minutes of training per job: it then stops and "
+                                  "keeps the model as it is", metavar="MIN", group=TRAINING)
+    train_size: int = option(256, "largest training crop of a training job (the recipe's own "
+                             "when lower)", metavar="PX", group=TRAINING)
+    train_upload_mb: float = option(10.0, "largest painting a training job accepts, in MB "
+                                    "(413 above)", metavar="MB", group=TRAINING)
     smtp_host: str = option("", "SMTP server for job e-mails (empty: no e-mail)",
                             metavar="HOST", group=MAIL)
     smtp_port: int = option(587, "SMTP port", group=MAIL)
@@ -89,16 +108,23 @@ class WebConfig:
         positive = ("port", "inference_threads", "max_pixels", "max_side", "camera_side",
                     "stylize_per_minute", "jobs_per_client", "max_queued", "gallery_page_size",
                     "max_job_side", "job_size", "artistic_iterations", "photoreal_iterations",
-                    "max_iterations")
+                    "max_iterations", "train_steps", "train_size")
         for name in positive:
             if getattr(self, name) < 1:
                 raise FastNSTError(f"--{name.replace('_', '-')} must be >= 1")
         if self.workers < 0 or self.job_retries < 0:
             raise FastNSTError("--workers and --job-retries must be >= 0")
-        if self.max_upload_mb <= 0 or self.heartbeat_timeout <= 0:
-            raise FastNSTError("--max-upload-mb and --heartbeat-timeout must be > 0")
+        if min(self.max_upload_mb, self.heartbeat_timeout, self.train_minutes,
+               self.train_upload_mb) <= 0:
+            raise FastNSTError("--max-upload-mb, --heartbeat-timeout, --train-minutes and "
+                               "--train-upload-mb must be > 0")
+        if self.train_size < 16:
+            raise FastNSTError("--train-size must be at least 16 px")
         if min(self.max_side, self.camera_side, self.max_job_side) < 16:
             raise FastNSTError("--max-side, --camera-side and --max-job-side must be >= 16 px")
+        if not self.rate_limit_storage.startswith(("memory://", "redis://", "rediss://")):
+            raise FastNSTError(f"--rate-limit-storage must be memory:// or "
+                               f"redis://HOST:PORT/DB, not {self.rate_limit_storage!r}")
         if not self.queue.startswith(("", "sqlite:///", "redis://", "rediss://")):
             raise FastNSTError(f"--queue must be sqlite:///PATH or redis://HOST:PORT/DB, "
                                f"not {self.queue!r}")

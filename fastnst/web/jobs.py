@@ -1,5 +1,6 @@
-"""Running one custom-style job on a worker: the slow optimiser with progress, previews,
-cancellation, a heartbeat, and an e-mail at the end.
+"""Running one custom-style job on a worker: the slow optimiser, or training a fast model
+(fastnst.web.training), with progress, previews, cancellation, a heartbeat, and an e-mail at
+the end.
 
 A job's inputs and outputs travel through the queue's storage (fastnst.web.queue), so this
 runs the same in the site's own worker process and on another machine.
@@ -24,7 +25,7 @@ from fastnst.core.images import decode_image, resize_long_side, to_pil, to_tenso
 from fastnst.web.config import WebConfig
 from fastnst.web.images import encode_image
 from fastnst.web.mail import send_job_mail
-from fastnst.web.queue import JobRecord, JobStore
+from fastnst.web.queue import TRAIN, JobRecord, JobStore
 
 log = logging.getLogger(__name__)
 TASK_NAME = "fastnst.run_job"
@@ -90,16 +91,24 @@ def run(store: JobStore, config: WebConfig, job_id: str, attempt: int) -> None:
     store.put(record)
     log.info("job %s attempt %s: running %s at %d px, %d steps", job_id, attempt,
              record.algorithm, record.size, record.iterations)
+    model = None
     try:
         with heartbeat(store, job_id, config.heartbeat_timeout / 6):
-            result = optimise(store, config, record)
+            if record.algorithm == TRAIN:
+                # Imported here: it brings Lightning, which only training jobs need.
+                from fastnst.web.training import train_model
+
+                trained = train_model(store, config, record, progress_reporter(store))
+                result, model, steps = trained.result, trained.model, trained.steps
+            else:
+                result, steps = optimise(store, config, record), record.iterations
     except JobSuperseded:
         log.warning("job %s attempt %s: superseded by a newer attempt, stopped", job_id,
                     attempt)
         return
     except JobCancelled:
-        store.put(record.updated_with(status="cancelled", finished=time.time(),
-                                      iteration=_latest(store, record).iteration))
+        store.put(_latest(store, record).updated_with(status="cancelled",
+                                                      finished=time.time()))
         log.info("job %s: cancelled", job_id)
         return
     except FastNSTError as err:
@@ -110,9 +119,11 @@ def run(store: JobStore, config: WebConfig, job_id: str, attempt: int) -> None:
         _notify(config, _fail(store, record,
                               f"internal error ({type(err).__name__}: {first_line(err)})"))
         return
+    if model is not None:  # before the record says done: a done training job has its model
+        store.put_model(job_id, model)
     store.put_image(job_id, "result", encode_image(result, "png"))
     done = _latest(store, record).updated_with(status="done", finished=time.time(),
-                                               iteration=record.iterations)
+                                               iteration=steps)
     store.put(done)
     log.info("job %s: done in %.1f s", job_id, done.elapsed())
     _notify(config, done)
@@ -150,27 +161,32 @@ def optimise(store: JobStore, config: WebConfig, record: JobRecord) -> Image.Ima
             raise FastNSTError(f"the job's {kind} image is missing from the queue's storage")
         images[kind] = decode_image(data, kind, config.max_pixels)
     content = to_tensor(resize_long_side(images["content"], record.size)).unsqueeze(0)
-    on_step = progress_reporter(store, record)
+    report = progress_reporter(store)
+
+    def on_step(step: int, image: torch.Tensor) -> None:
+        report(record, step, image)
+
     if record.algorithm == "photoreal":
         return _photoreal(content.to(device), images["style"], record, on_step)
     return _artistic(content.to(device), images["style"], record, on_step)
 
 
-def progress_reporter(store: JobStore, record: JobRecord) -> Callable[[int, torch.Tensor], None]:
-    """The optimiser's on_step: records the step count, writes a preview every
-    PREVIEW_EVERY seconds, and raises JobCancelled once the owner has cancelled (or
+def progress_reporter(store: JobStore) -> Callable[[JobRecord, int, torch.Tensor | None], None]:
+    """A job's on_step(record, step, image): records the step count in `record` (the run's
+    own view of it), writes `image` ((1, 3, H, W) in [0, 1], or None) as the preview at most
+    every PREVIEW_EVERY seconds, and raises JobCancelled once the owner has cancelled (or
     JobSuperseded once the site has queued a newer attempt)."""
     last_preview = [0.0]
 
-    def on_step(step: int, image: torch.Tensor) -> None:
+    def on_step(record: JobRecord, step: int, image: torch.Tensor | None) -> None:
         if store.cancel_requested(record.id):
             raise JobCancelled
         current = store.get(record.id)
         if current is None or current.attempt != record.attempt:
             raise JobSuperseded
         now = time.time()
-        has_preview = record.has_preview or last_preview[0] > 0
-        if now - last_preview[0] >= PREVIEW_EVERY:
+        has_preview = current.has_preview or last_preview[0] > 0
+        if image is not None and now - last_preview[0] >= PREVIEW_EVERY:
             store.put_image(record.id, "preview", encode_image(to_pil(image[:1]), "jpeg"))
             last_preview[0], has_preview = now, True
         store.put(record.updated_with(iteration=min(step, record.iterations),

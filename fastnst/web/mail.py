@@ -6,7 +6,7 @@ import smtplib
 from email.message import EmailMessage
 
 from fastnst.web.config import WebConfig
-from fastnst.web.queue import JobRecord
+from fastnst.web.queue import TRAIN, JobRecord
 
 SMTP_TIMEOUT = 20.0  # seconds; a dead mail server must not hold a worker for long
 
@@ -16,9 +16,13 @@ def job_mail(config: WebConfig, record: JobRecord) -> EmailMessage:
     message = EmailMessage()
     message["From"] = config.mail_from
     message["To"] = record.email
-    message["Subject"] = f"Your fastnst {record.algorithm} job is {record.status}"
+    training = record.algorithm == TRAIN
+    message["Subject"] = (f"Your fastnst {'training' if training else record.algorithm} job "
+                          f"is {record.status}")
     link = f"{config.site_url}/jobs/{record.id}"
-    outcome = {"done": "Your image is ready.",
+    ready = ("Your model is ready: pick it on the Stylize page or in the live camera."
+             if training else "Your image is ready.")
+    outcome = {"done": ready,
                "failed": f"It failed: {record.error}."}.get(record.status, "It ended.")
     message.set_content(f"{outcome}\n\nSee it and download it at {link}\n\n-- fastnst\n")
     return message

@@ -26,17 +26,30 @@ def render(request: Request, template: str, title: str, page: str | None,
                                       {"title": title, "page": page, **context})
 
 
-def style_cards(site: Site) -> list[dict[str, Any]]:
-    return [{"name": e.name, "title": e.title, "description": f"{e.title} (model {e.name})",
-             "thumb_url": f"/api/styles/{e.name}/thumbnail.jpg" if e.style_image else None}
-            for e in site.styles.entries.values()]
+def style_cards(site: Site, owner_token: str | None) -> list[dict[str, Any]]:
+    """The styles offered to this browser: the site's models, then trained ones (its own
+    and shared ones, newest first)."""
+    shipped = [{"name": e.name, "title": e.title, "description": f"{e.title} (model {e.name})",
+                "thumb_url": f"/api/styles/{e.name}/thumbnail.jpg" if e.style_image else None}
+               for e in site.styles.entries.values()]
+    trained = [{"name": m.name, "title": m.title,
+                "description": f"{m.title} (trained on this site"
+                               f"{', shared' if m.gallery_item else ''})",
+                "thumb_url": f"/api/styles/{m.name}/thumbnail.jpg"}
+               for m in site.trained.listed(owner_token)]
+    return shipped + trained
 
 
 @router.get("/", response_class=HTMLResponse)
-def stylize_page(request: Request, site: SiteDep) -> HTMLResponse:
+def stylize_page(request: Request, site: SiteDep, style: str | None = None) -> HTMLResponse:
+    """style: the style chosen at first (a finished training job links to its model), else
+    the first one."""
     samples = [{"name": path.stem, "url": f"/static-assets/content/{path.name}"}
                for path in sorted(CONTENT_DIR.glob("*.jpg"))]
-    return render(request, "index.html", "Stylize", "stylize", styles=style_cards(site),
+    cards = style_cards(site, owner_token(request))
+    names = [card["name"] for card in cards]
+    return render(request, "index.html", "Stylize", "stylize", styles=cards,
+                  selected=style if style in names else names[0],
                   samples=samples, max_side=site.config.max_side)
 
 
@@ -47,7 +60,9 @@ def custom_page(request: Request, site: SiteDep) -> HTMLResponse:
                   max_job_side=config.max_job_side, default_size=config.job_size,
                   default_iterations={"artistic": config.artistic_iterations,
                                       "photoreal": config.photoreal_iterations},
-                  max_iterations=config.max_iterations, email_enabled=config.mail_enabled)
+                  max_iterations=config.max_iterations, email_enabled=config.mail_enabled,
+                  train_steps=config.train_steps, train_minutes=config.train_minutes,
+                  train_upload_mb=config.train_upload_mb)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
@@ -72,11 +87,12 @@ def gallery_page(request: Request, site: SiteDep,
 
 @router.get("/camera", response_class=HTMLResponse)
 def camera_page(request: Request, site: SiteDep) -> HTMLResponse:
-    return render(request, "camera.html", "Live camera", "camera", styles=style_cards(site),
+    return render(request, "camera.html", "Live camera", "camera",
+                  styles=style_cards(site, owner_token(request)),
                   frame_side=site.config.camera_side)
 
 
 @router.get("/about", response_class=HTMLResponse)
 def about_page(request: Request, site: SiteDep) -> HTMLResponse:
-    return render(request, "about.html", "About", "about", styles=style_cards(site),
+    return render(request, "about.html", "About", "about", styles=style_cards(site, None),
                   version=__version__)

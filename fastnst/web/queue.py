@@ -7,8 +7,9 @@ anywhere reports to the site through the queue it already talks to, and they sur
 restarts as long as the queue's storage does (the SQLite file; Redis with persistence on).
 
 Keys (all values pickled by Huey's serializer): `job:ID` the record (a dict, see JobRecord),
-`image:ID:KIND` PNG/JPEG bytes (content, style, preview, result), `beat:ID` the last heartbeat
-of the worker running it (epoch seconds), `cancel:ID` set when its owner cancels.
+`image:ID:KIND` PNG/JPEG bytes (content, style, preview, result), `model:ID` the model file a
+training job made (fastnst's slim checkpoint, bytes), `beat:ID` the last heartbeat of the
+worker running it (epoch seconds), `cancel:ID` set when its owner cancels.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from fastnst.core.errors import FastNSTError
 
 QUEUE_NAME = "fastnst"
 FINAL = ("done", "failed", "cancelled")
+# The algorithm of a "train a fast model" job (the others run the slow optimisers).
+TRAIN = "train"
 IMAGE_KINDS = ("content", "style", "preview", "result")
 
 
@@ -45,10 +48,13 @@ def open_queue(url: str) -> Huey:
 class JobRecord:
     """One custom-style job as the site and its workers see it.
 
+    algorithm: artistic or photoreal (the slow optimisers; size is the output's long side,
+    px), or TRAIN (a fast model trained from the style image; size is the training crop, px).
     status: queued, running, done, failed or cancelled. iteration / iterations: optimiser
     steps done and planned. Times are epoch seconds (None until they happen). attempt counts
     runs: the site queues a job again (attempt + 1) when its worker dies, and a worker only
-    runs the attempt its task names, so a stale duplicate never runs twice.
+    runs the attempt its task names, so a stale duplicate never runs twice. resumed_from: the
+    step a training job's current attempt resumed from (its last checkpoint; 0: from the start).
     """
 
     id: str
@@ -67,6 +73,7 @@ class JobRecord:
     finished: float | None = None
     updated: float = field(default_factory=time.time)
     has_preview: bool = False
+    resumed_from: int = 0
 
     @property
     def final(self) -> bool:
@@ -116,6 +123,13 @@ class JobStore:
     def image(self, job_id: str, kind: str) -> bytes | None:
         assert kind in IMAGE_KINDS
         return self.huey.get(f"image:{job_id}:{kind}", peek=True)
+
+    def put_model(self, job_id: str, data: bytes) -> None:
+        self.huey.put(f"model:{job_id}", data)
+
+    def model(self, job_id: str) -> bytes | None:
+        """The model file a training job made (slim checkpoint bytes), or None."""
+        return self.huey.get(f"model:{job_id}", peek=True)
 
     def beat(self, job_id: str) -> None:
         """The worker running job_id is alive now."""

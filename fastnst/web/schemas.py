@@ -7,7 +7,8 @@ import time
 from pydantic import BaseModel, Field
 
 from fastnst.web.gallery import GalleryItem
-from fastnst.web.queue import JobRecord
+from fastnst.web.queue import TRAIN, JobRecord
+from fastnst.web.trained import NAME_PREFIX
 
 
 class Style(BaseModel):
@@ -24,8 +25,9 @@ class JobCreated(BaseModel):
 class JobStatus(BaseModel):
     id: str
     status: str = Field(description="queued, running, done, failed or cancelled")
-    algorithm: str
-    size: int = Field(description="output long side, px")
+    algorithm: str = Field(description="artistic or photoreal (the slow optimisers), or train "
+                           "(train a fast model)")
+    size: int = Field(description="output long side, px (train: the training crop)")
     progress: float = Field(ge=0, le=1)
     iteration: int
     iterations: int
@@ -36,6 +38,10 @@ class JobStatus(BaseModel):
     preview_url: str | None
     result_url: str | None
     created: str = Field(description="ISO 8601, UTC")
+    resumed_from: int = Field(0, description="train: the step this run resumed from after its "
+                              "worker stopped (its last checkpoint); 0: from the start")
+    model: str | None = Field(None, description="train, once done: the style name of the "
+                              "model, for /api/stylize and the camera")
 
     @classmethod
     def of(cls, record: JobRecord, queue_position: int | None) -> JobStatus:
@@ -49,7 +55,9 @@ class JobStatus(BaseModel):
                    error=record.error,
                    preview_url=f"{base}/preview.jpg" if record.has_preview else None,
                    result_url=f"{base}/result.png" if record.status == "done" else None,
-                   created=iso_time(record.created))
+                   created=iso_time(record.created), resumed_from=record.resumed_from,
+                   model=NAME_PREFIX + record.id
+                   if record.algorithm == TRAIN and record.status == "done" else None)
 
 
 class GalleryEntry(BaseModel):

@@ -1,5 +1,6 @@
-"""What every request handler shares: settings, models, gallery, jobs and limits (one per
-app, injected with FastAPI's Depends(get_site)), and the helpers handlers have in common."""
+"""What every request handler shares: settings, models, gallery, jobs, trained models and
+limits (one per app, injected with FastAPI's Depends(get_site)), and the helpers handlers have
+in common."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import anyio
@@ -21,6 +23,7 @@ from fastnst.web.gallery import Gallery
 from fastnst.web.images import encode_image, read_upload
 from fastnst.web.limits import RateLimiter, retry_after
 from fastnst.web.styles import StyleModels
+from fastnst.web.trained import TrainedModels
 
 T = TypeVar("T")
 OWNER_COOKIE = "fastnst_owner"
@@ -35,6 +38,7 @@ class Site:
     styles: StyleModels
     gallery: Gallery
     board: JobBoard
+    trained: TrainedModels
     stylize_limit: RateLimiter
     inference: anyio.CapacityLimiter
     queue_kind: str
@@ -62,6 +66,18 @@ class Site:
                                                   self.config.max_pixels, max_side)
         except FastNSTError as err:
             raise HTTPException(400, str(err)) from None
+
+    def style_file(self, name: str, owner_token: str | None) -> Path | None:
+        """Where the style `name` offered to the browser holding owner_token comes from: None
+        for a model of the site's model folders (StyleModels loads it by name), the file of
+        a trained model it may use (its own or a shared one). KeyError when this browser is
+        offered no style `name`."""
+        if name in self.styles.entries:
+            return None
+        model = self.trained.offered(name, owner_token)
+        if model is None:
+            raise KeyError(name)
+        return self.trained.model_path(model.id)
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 (one Site per app, kept for its life)
     def style_thumbnail(self, name: str) -> bytes | None:

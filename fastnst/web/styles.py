@@ -1,5 +1,6 @@
 """The shipped (and locally added) style models the site offers, each loaded once and shared
-by every request.
+by every request, and the models training jobs made (fastnst.web.trained), loaded on demand
+and kept while used (the last TRAINED_LOADED).
 
 A request gets its own view of a model through Stylizer.with_controls (strength, colours),
 which copies a few attributes and shares the net: nothing a request sets is seen by
@@ -10,6 +11,7 @@ are installed on the shared nets.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,9 @@ from fastnst.models.checkpoint import (
     model_styles,
     resolve_model,
 )
+
+# Trained models kept loaded (a width-1 net is ~7 MB): the most recently used ones.
+TRAINED_LOADED = 16
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,17 @@ class StyleModels:
         self.entries = {entry.name: entry for entry in entries}
         self.device = device
         self._models: dict[str, Stylizer] = {}
+        self._trained: OrderedDict[Path, Stylizer] = OrderedDict()
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
         return list(self.entries)
 
-    def get(self, name: str) -> Stylizer:
-        """The shared stylizer for `name`; KeyError for a style the site does not offer."""
+    def get(self, name: str, checkpoint: Path | None = None) -> Stylizer:
+        """The shared stylizer for `name`, or for the trained model file `checkpoint`;
+        KeyError for a style the site does not offer."""
+        if checkpoint is not None:
+            return self._get_trained(checkpoint)
         if name not in self.entries:
             raise KeyError(name)
         with self._lock:  # two first requests for a style must not load it twice
@@ -89,10 +98,21 @@ class StyleModels:
                 self._models[name] = Stylizer.from_checkpoint(name, self.device)
             return self._models[name]
 
+    def _get_trained(self, checkpoint: Path) -> Stylizer:
+        with self._lock:
+            if checkpoint in self._trained:
+                self._trained.move_to_end(checkpoint)
+            else:
+                self._trained[checkpoint] = Stylizer.from_checkpoint(checkpoint, self.device)
+                while len(self._trained) > TRAINED_LOADED:
+                    self._trained.popitem(last=False)
+            return self._trained[checkpoint]
+
     def stylize(self, name: str, image: Image.Image, strength: float = 1.0,
-                preserve_colors: bool = False) -> Image.Image:
+                preserve_colors: bool = False, checkpoint: Path | None = None) -> Image.Image:
         """RGB PIL image -> stylized RGB PIL image of the same size (blocking: call it from a
-        worker thread). strength in [0, 1] (FastNSTError outside)."""
-        stylizer = self.get(name).with_controls(strength=strength,
-                                                preserve_colors=preserve_colors)
+        worker thread). strength in [0, 1] (FastNSTError outside). checkpoint: a trained
+        model's file (see Site.style_file), else `name` is one of `entries`."""
+        stylizer = self.get(name, checkpoint).with_controls(strength=strength,
+                                                            preserve_colors=preserve_colors)
         return stylizer(image)

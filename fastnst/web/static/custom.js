@@ -1,5 +1,6 @@
-// The Custom style page: preview the two images, keep the iteration count in step with
-// the algorithm, and submit the job to /api/jobs, then open the job's page.
+// The Custom style page: preview the chosen images, keep the iteration count in step with
+// the algorithm, and submit a job (/api/jobs, or /api/jobs/train to train a fast model),
+// then open the job's page.
 "use strict";
 
 (function () {
@@ -7,8 +8,6 @@
   const form = document.getElementById("job-form");
   const algorithm = document.getElementById("algorithm");
   const iterations = document.getElementById("iterations");
-  const submit = document.getElementById("submit-job");
-  const errorBox = document.getElementById("error");
 
   // Show a small preview of the file chosen in an input with data-preview="<img id>".
   function previewFile(input) {
@@ -38,27 +37,32 @@
     }
   }
 
-  // Submit the form as multipart and go to the new job's page.
+  // Submit a job form as multipart to its action URL and go to the new job's page.
   async function submitJob(event) {
     event.preventDefault();
-    if (!form.reportValidity()) {
+    const jobForm = event.currentTarget;
+    const button = jobForm.querySelector("button[type=submit]");
+    const formError = jobForm.querySelector(".error");
+    if (!jobForm.reportValidity()) {
       return;
     }
-    site.clearError(errorBox);
-    submit.disabled = true;
+    site.clearError(formError);
+    button.disabled = true;
     try {
-      const response = await site.request("/api/jobs", { method: "POST", body: new FormData(form) });
+      const response = await site.request(jobForm.getAttribute("action"),
+        { method: "POST", body: new FormData(jobForm) });
       const job = await response.json();
       location.assign("/jobs/" + encodeURIComponent(job.id));
     } catch (err) {
-      site.showError(errorBox, err);
-      submit.disabled = false;
+      site.showError(formError, err);
+      button.disabled = false;
     }
   }
 
-  form.querySelectorAll("input[type=file][data-preview]").forEach((input) => {
+  document.querySelectorAll("input[type=file][data-preview]").forEach((input) => {
     input.addEventListener("change", () => previewFile(input));
   });
   algorithm.addEventListener("change", useDefaultIterations);
   form.addEventListener("submit", submitJob);
+  document.getElementById("train-form").addEventListener("submit", submitJob);
 })();

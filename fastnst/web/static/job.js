@@ -13,6 +13,10 @@
   const el = (id) => document.getElementById(id);
   const statusText = el("job-status");
   const queuePosition = el("queue-position");
+  const kind = el("job-kind");
+  const resumed = el("job-resumed");
+  const model = el("job-model");
+  const modelLink = el("job-model-link");
   const progress = el("job-progress");
   const iterationText = el("job-iteration");
   const elapsedText = el("job-elapsed");
@@ -39,6 +43,10 @@
       job.queue_position !== undefined;
     queuePosition.hidden = !queued;
     queuePosition.textContent = queued ? "Position in queue: " + job.queue_position : "";
+    kind.hidden = job.algorithm !== "train";
+    resumed.hidden = !(job.resumed_from > 0);
+    resumed.textContent = job.resumed_from > 0 ?
+      "Its worker stopped; training resumed from step " + job.resumed_from + "." : "";
     progress.value = Math.max(0, Math.min(1, job.progress || 0));
     iterationText.textContent = (job.iteration || 0) + " / " + (job.iterations || 0);
     elapsedText.textContent = site.formatSeconds(job.elapsed || 0);
@@ -57,6 +65,10 @@
       if (resultImage.getAttribute("src") !== job.result_url) {
         resultImage.src = job.result_url;
         download.href = job.result_url;
+      }
+      model.hidden = !job.model;
+      if (job.model) {
+        modelLink.href = "/?style=" + encodeURIComponent(job.model);
       }
       resultSection.hidden = false;
     }
