@@ -1,7 +1,7 @@
-"""Ship a trained model: copy it into the package's checkpoints/ as float16, with metadata that
-names files instead of holding paths of the machine it was trained on, bundle the exact style
-images it was trained on (they define the model: fastnst-eval finds them by SHA-256), and
-record it in manifest.json.
+"""Ship a trained model: copy it into the repository's checkpoints/ (installed as
+fastnst.checkpoints) as float16, with metadata that names files instead of holding paths of the
+machine it was trained on, bundle the exact style images it was trained on (they define the
+model: fastnst-eval finds them by SHA-256), and record it in manifest.json.
 
     python scripts/ship_model.py checkpoints/paintings.ckpt --name paintings \
         --styles-from STYLE_DIR --trained-on "cpu (2 cores)"

@@ -13,7 +13,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "fastnst" / "assets"
-DEBUG_CONFIG = ROOT / "fastnst" / "configs" / "debug.yaml"
+DEBUG_CONFIG = ROOT / "configs" / "debug.yaml"
 STYLE = ASSETS / "styles" / "starry_night.jpg"
 CONTENT = ASSETS / "content" / "chicago.jpg"
 

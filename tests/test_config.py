@@ -48,7 +48,7 @@ def test_invalid_values_are_reported():
 def test_shipped_configs_load():
     from tests.conftest import DEBUG_CONFIG, ROOT
 
-    for path in [DEBUG_CONFIG, *sorted((ROOT / "fastnst" / "configs").rglob("*.yaml"))]:
+    for path in [DEBUG_CONFIG, *sorted((ROOT / "configs").rglob("*.yaml"))]:
         load_config(TrainConfig, [str(path)], REQUIRED)
 
 

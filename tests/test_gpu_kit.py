@@ -56,7 +56,7 @@ def test_check_runs_every_stage(carry, tmp_path):
     status = {s["stage"]: s["status"] for s in stages["stages"]}
     assert list(status) == ["environment", "photo-cache", "cuda-tests", "bench", "train-rate",
                             "quick-recipe"]
-    quick = (ROOT / "fastnst" / "configs" / "quick.yaml").is_file()
+    quick = (ROOT / "configs" / "quick.yaml").is_file()
     assert status == {**dict.fromkeys(status, "ok"), "quick-recipe": "ok" if quick else "skipped"}
     # Every CUDA test is named, and on the CPU each one skipped (on the GPU: a failure).
     outcomes = json.loads((out / "cuda_tests.json").read_text())

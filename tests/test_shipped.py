@@ -1,5 +1,6 @@
-"""The shipped styles in fastnst/checkpoints/ (package data): listed with their hashes, small,
-found by bare name, really stylizing, and unchanged against committed reference outputs."""
+"""The shipped styles in checkpoints/ (installed as fastnst.checkpoints): listed with their
+hashes, small, found by bare name, really stylizing, and unchanged against committed reference
+outputs."""
 
 from __future__ import annotations
 

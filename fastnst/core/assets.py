@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -9,8 +10,10 @@ ASSETS = PACKAGE_DIR / "assets"
 CONTENT_DIR = ASSETS / "content"  # sample photos for commands and docs
 PHOTOS_DIR = ASSETS / "photos"  # 8 COCO photos: a miniature training set
 STYLES_DIR = ASSETS / "styles"  # style images
-CONFIGS_DIR = PACKAGE_DIR / "configs"  # default.yaml, debug.yaml, fast.yaml, styles/
-SHIPPED_MODELS_DIR = PACKAGE_DIR / "checkpoints"  # shipped styles + manifest.json
+# The repository's configs/ and checkpoints/ (beside fastnst/), installed as these two packages
+# (pyproject.toml's package-dir): importlib finds them in a wheel and in an editable install.
+CONFIGS_DIR = Path(str(files("fastnst.configs")))  # default.yaml, debug.yaml, fast.yaml, ...
+SHIPPED_MODELS_DIR = Path(str(files("fastnst.checkpoints")))  # shipped styles + manifest.json
 
 _STYLE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

@@ -56,7 +56,7 @@ else
     RATE_STEPS=150 CALIB_STEPS=30 SKIP_STEPS=10 EVAL_SIZE=256 CACHE_SIZE=256
 fi
 SHIP_RECIPE=${FASTNST_GPU_TRAIN_FLAGS:-$SHIP_RECIPE}
-QUICK=fastnst/configs/quick.yaml
+QUICK=configs/quick.yaml
 FIRST_STYLE=starry_night
 [[ -f $CARRY/styles/$FIRST_STYLE.jpg ]] || FIRST_STYLE=$(basename "$(ls "$CARRY"/styles/*.jpg | head -1)" .jpg)
 BUDGET=${FASTNST_GPU_BUDGET_S:-420}
