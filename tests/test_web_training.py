@@ -1,12 +1,16 @@
 """Training jobs ("train a fast model") on a miniature setting: the debug recipe, a few steps
-at 32 px crops, no warm start. The API and the job run in this process (the worker's own
-function, jobs.run); a killed site's training job resumes from its checkpoint on real
-processes. The browser path is in tests/test_web_browser.py."""
+at 32 px crops, no warm start. The site runs in this process (FastAPI's test client) and
+jobs either here (the worker's own function, jobs.run) or on `fastnst-web worker` processes,
+one of them killed with SIGKILL mid-training. The browser path is in
+tests/test_web_browser.py."""
 
 from __future__ import annotations
 
 import io
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +28,7 @@ from fastnst.web.config import WebConfig
 from fastnst.web.jobs import run
 from fastnst.web.mail import job_mail
 from tests.conftest import ASSETS, CONTENT
-from tests.web_server import start_web, stop, wait_for_job, web_server
+from tests.web_server import stop
 
 PAINTING = ASSETS / "styles" / "candy.jpg"
 # The site's caps that make a training job a few seconds on a CPU.
@@ -142,36 +146,50 @@ def test_bad_paintings_and_settings_get_one_line_and_lose_no_job(tmp_path: Path)
     assert f"trained-{job_id}" not in style_names(client)
 
 
-def test_a_killed_site_resumes_its_training_job_from_the_last_checkpoint(
+def start_worker(data: Path, *flags: str) -> subprocess.Popen[bytes]:
+    """`fastnst-web worker` on the site's data folder (so on its SQLite queue) with the
+    miniature training caps."""
+    return subprocess.Popen([sys.executable, "-m", "fastnst.web", "worker", "--data-dir",
+                             str(data), "--workers", "1", "--heartbeat-timeout", "2",
+                             *MINIATURE_FLAGS, *flags],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_a_killed_worker_resumes_the_training_job_from_its_last_checkpoint(
         tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    owner = make_client(tmp_path, heartbeat_timeout=2)
+    site = owner.app.state.site  # type: ignore[attr-defined]
+    job_id = submit(owner).json()["id"]
     # Far more steps than the test waits for: killed long before the end.
-    process, base = start_web(data, "--workers", "1", *MINIATURE_FLAGS, "--train-steps", "400")
-    owner = httpx.Client(timeout=30)
+    worker = start_worker(site.config.data_path, "--train-steps", "400")
     try:
-        response = owner.post(f"{base}/api/jobs/train",
-                              files={"style": ("candy.jpg", PAINTING.read_bytes(), "image/jpeg")})
-        job_id = response.json()["id"]
         deadline = time.monotonic() + 180
         # The debug recipe checkpoints every 2 steps: past step 3, step 2's is on disk.
-        while owner.get(f"{base}/api/jobs/{job_id}").json()["iteration"] < 3:
-            assert time.monotonic() < deadline, "the training job did not reach step 3"
+        while owner.get(f"/api/jobs/{job_id}").json()["iteration"] < 3:
+            assert worker.poll() is None and time.monotonic() < deadline, "no step 3"
             time.sleep(0.2)
     finally:
-        stop(process, signal.SIGKILL)  # the site dies; its worker dies with it
-    time.sleep(1)
-    # Restarted with a 3 s cap: the resumed run trains on until then (Lightning's timer counts
-    # the time before the kill too) and keeps its model.
-    with web_server(data, "--workers", "1", *MINIATURE_FLAGS, "--train-steps", "400",
-                    "--train-minutes", "0.05") as base:
-        done = wait_for_job(base, job_id, timeout=180)
-        assert done["status"] == "done", done
-        assert int(done["resumed_from"]) >= 2  # type: ignore[call-overload]
-        assert int(done["iteration"]) >= int(done["resumed_from"])  # type: ignore[call-overload]
-        assert done["model"] == f"trained-{job_id}"
-        styles = [s["name"] for s in owner.get(f"{base}/api/styles").json()]
-        assert styles[-1] == f"trained-{job_id}"
-        stylized = owner.post(f"{base}/api/stylize", data={"style": f"trained-{job_id}"},
-                              files={"image": ("c.jpg", CONTENT.read_bytes(), "image/jpeg")})
-        assert stylized.status_code == 200
-    owner.close()
+        stop(worker, signal.SIGKILL)
+    # The site sees the heartbeat stop and queues the job again, as its own loop would.
+    deadline = time.monotonic() + 30
+    while site.board.recover() != [job_id]:
+        assert time.monotonic() < deadline, "the lost job was not queued again"
+        time.sleep(0.5)
+    # A 3 s cap for the new worker: the resumed run trains on until then (Lightning's timer
+    # counts the time before the kill too) and keeps its model.
+    worker = start_worker(site.config.data_path, "--train-steps", "400",
+                          "--train-minutes", "0.05")
+    try:
+        deadline = time.monotonic() + 180
+        while (done := owner.get(f"/api/jobs/{job_id}").json())["status"] in ("queued",
+                                                                                "running"):
+            assert worker.poll() is None and time.monotonic() < deadline, "not done"
+            time.sleep(0.3)
+    finally:
+        stop(worker)
+    assert done["status"] == "done", done
+    assert done["resumed_from"] >= 2
+    assert done["iteration"] >= done["resumed_from"]
+    assert style_names(owner)[-1] == done["model"] == f"trained-{job_id}"
+    assert stylize(owner, f"trained-{job_id}").status_code == 200

@@ -100,7 +100,7 @@ def create_app(config: WebConfig, start_workers: bool = True) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(camera.router)
-    app.include_router(training_api.router)
+    app.include_router(training_api.router, max_body_size=config.max_upload_bytes)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/static-assets/content", StaticFiles(directory=CONTENT_DIR), name="samples")
     _add_docs(app)

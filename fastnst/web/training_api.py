@@ -8,7 +8,8 @@ import functools
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 
 from fastnst.web.api import checked_email, label_from_filename
 from fastnst.web.board import STYLE_SIDE
@@ -28,7 +29,7 @@ async def create_training_job(request: Request, response: Response, site: SiteDe
                               style: Annotated[UploadFile, File(description="the painting")],
                               email: Annotated[str, Form(description="notified when it "
                                                          "ends")] = ""
-                              ) -> JobCreated:
+                              ) -> JobCreated | JSONResponse:
     """Queue a job that trains a fast model on the painting (the site's --train-config
     recipe, at most --train-steps steps, --train-size px crops, --train-minutes minutes).
     One training job per client at a time (429). Once done, the model is offered to you on
@@ -38,8 +39,10 @@ async def create_training_job(request: Request, response: Response, site: SiteDe
     email = checked_email(email, site)
     data = await style.read()
     if len(data) > config.train_upload_mb * 1_000_000:
-        raise HTTPException(413, f"style: the painting is over the training limit of "
-                                 f"{config.train_upload_mb:g} MB")
+        # A response, not an HTTPException: the app's handler words every HTTPException 413
+        # as the request-body limit (--max-upload-mb), and this is the painting's own cap.
+        return JSONResponse({"detail": f"style: the painting is over the training limit of "
+                                       f"{config.train_upload_mb:g} MB"}, status_code=413)
     painting = await site.read_image(data, "style", STYLE_SIDE)
     token = ensure_owner_token(request, response)
     record = await anyio.to_thread.run_sync(functools.partial(
