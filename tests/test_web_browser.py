@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -282,7 +283,7 @@ def test_train_a_fast_model_then_stylize_with_it(browser: Browser, tmp_path: Pat
         assert wait_for_image(page, "#job-result-image") == (512, 341)
 
         page.click("#job-model-link")
-        page.wait_for_url(f"**/?style=trained-{job_id}")
+        page.wait_for_url(re.compile(rf"/\?style=trained-{job_id}$"))
         choice = page.locator(f'input[name="style"][value="trained-{job_id}"]')
         assert choice.is_checked()
         page.click('button.sample[data-url$="/chicago.jpg"]')
