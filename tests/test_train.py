@@ -298,7 +298,7 @@ def test_kill_9_then_resume_continues_from_the_last_complete_checkpoint(
     (events,) = set(run.glob("events.out.tfevents.*")) - before  # the resumed run's log
     # logged steps count from 0: step `saved` is the (saved + 1)-th optimizer step
     assert [step for step, _ in scalars(events, "train/total")] == [saved, saved + 1, saved + 2]
-    net, meta = load_model(tmp_path / "checkpoints" / "kill.ckpt")
+    net, meta = load_model(tmp_path / "models" / "kill.ckpt")
     assert meta["steps"] == saved + 3 and meta["style"] == "style"
     assert net(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
 
@@ -374,3 +374,37 @@ def test_photoreal_training_keeps_outputs_locally_affine(tmp_path, photos, style
     # measured: 0.0004 against 0.017 a pixel, while both change the photo (mean 0.21, 0.15)
     assert energies[True] < 0.2 * energies[False], energies
     assert changes[True] > 0.05, changes  # restyled, not the photo passed through
+
+
+def test_temporal_weight_trains_a_steadier_model(tmp_path, photos, style_image):
+    """--temporal-weight trains the net so that a slightly moved, noisier photo gives the
+    moved output (logged as train/temporal): a miniature run ends far steadier under the same
+    random motions than the same run without it, and still restyles the photo."""
+    from fastnst.core.images import load_tensor
+    from fastnst.training.motion import MotionRange, consistency_loss, moved_photos, random_motion
+
+    photo = load_tensor(ROOT / "fastnst" / "assets" / "content" / "cornell.jpg", 10**8, 64)
+    torch.manual_seed(1)
+    motions = random_motion(8, MotionRange())
+    photos_now = photo.expand(8, -1, -1, -1)
+    next_photos, valid = moved_photos(photos_now, motions, MotionRange().noise)
+    flicker, changes = {}, {}
+    for weight in (0.0, 1000.0):
+        folder = tmp_path / str(weight)
+        folder.mkdir()
+        output = train(make_config(folder, photos, style_image, max_steps=16,
+                                   temporal_weight=weight))
+        net = load_model(output)[0].eval()
+        with torch.no_grad():
+            stylized, stylized_next = net(photos_now), net(next_photos)
+        flicker[weight] = consistency_loss(stylized_next, stylized, motions, valid).item()
+        changes[weight] = (stylized[:1] - photo).abs().mean().item()
+        assert ("train/temporal" in _scalar_tags(folder / "runs" / "test")) == (weight > 0)
+    assert flicker[1000.0] < 0.5 * flicker[0.0], flicker
+    assert changes[1000.0] > 0.05, changes  # restyled, not the photo passed through
+
+
+def _scalar_tags(run_dir: Path) -> list[str]:
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return events.Tags()["scalars"]

@@ -66,6 +66,11 @@ class TrainConfig(LossConfig):
     photoreal_blend: float = option(0.85, "with --photoreal: the loss sees A * output + "
                                     "(1 - A) * photo (the source's alpha)", metavar="A",
                                     group=_OPT)
+    temporal_weight: float = option(
+        0.0, "train for steady video: also penalize how much the output changes when the photo "
+        "moves a little (random shifts, zooms, rotations and noise of the training photos; "
+        "Wang et al. 2020). Costs one more transform-net pass a step; 0: off. README: "
+        "Steady video", metavar="W", group=_OPT)
     image_size: int = option(256, "training crop", metavar="PX", group=_OPT)
     batch_size: int = option(8, "photos per step, per device", metavar="N", group=_OPT)
     lr: float = option(1.0e-3, "Adam learning rate", group=_OPT)
@@ -154,6 +159,8 @@ class TrainConfig(LossConfig):
             raise FastNSTError("--eval-size must be >= 16 px and --eval-baseline-iters >= 0")
         if self.eval_every is not None and self.eval_every < 1:
             raise FastNSTError("--eval-every must be >= 1 (or 0: only at the end)")
+        if self.temporal_weight < 0:
+            raise FastNSTError("--temporal-weight must be >= 0 (0: off)")
         if self.affine_weight < 0 or not 0 < self.photoreal_blend <= 1:
             raise FastNSTError("--affine-weight must be >= 0 and --photoreal-blend in (0, 1]")
 

@@ -16,6 +16,7 @@ from fastnst.losses.builder import build_perceptual_loss
 from fastnst.losses.perceptual import STYLE_INDEX, LossTerms, PerceptualLoss
 from fastnst.training.cache import random_crop_flip, random_crops
 from fastnst.training.config import TrainConfig
+from fastnst.training.motion import MotionRange, consistency_loss, moved_photos, random_motion
 from fastnst.training.warmstart import build_transformer
 
 # Lightning warns whenever a LightningModule overriding this hook meets a DataModule; ours is
@@ -196,24 +197,32 @@ class StyleTransferModule(L.LightningModule):
         targets = self.perceptual.content_targets(images)
         net = self.__dict__["train_transformer"]
         batch_size = images.shape[0]
+        strength = 1.0
         if self.config.strength_conditioned:
             strength = draw_strength()
-            output = net(images, torch.full((1,), strength, device=images.device))
-            terms = self.perceptual(self._training_output(output, images), targets)
-            total = strength_weighted_total(terms, strength)
+            condition: dict[str, Any] = {
+                "strength": torch.full((1,), strength, device=images.device)}
             self.log("train/strength", strength, batch_size=batch_size)
         elif self.style_rows:  # multi-style: styles take turns image by image
             index, mix = self.style_mix(batch_size, self.global_step * batch_size)
             targets[STYLE_INDEX] = index
-            terms = self.perceptual(self._training_output(net(images, style=mix), images),
-                                    targets)
-            total = terms.total
+            condition = {"style": mix}
         else:
-            terms = self.perceptual(self._training_output(net(images), images), targets)
-            total = terms.total
+            condition = {}
+        output = net(images, **condition)
+        terms = self.perceptual(self._training_output(output, images), targets)
+        total = strength_weighted_total(terms, strength)
         # train/style is the unscaled term: comparable across strengths and runs.
         self.log_dict({f"train/{name}": value for name, value in terms.items()},
                       batch_size=batch_size)
+        if self.config.temporal_weight:
+            # The same photos a moment later (fastnst.training.motion), stylized the same way.
+            motions = random_motion(batch_size, MotionRange(), images.device)
+            next_images, valid = moved_photos(images, motions, MotionRange().noise)
+            consistency = consistency_loss(net(next_images, **condition), output, motions,
+                                           valid)
+            total = total + self.config.temporal_weight * consistency
+            self.log("train/temporal", consistency, batch_size=batch_size)
         # Not on the progress bar: showing it reads the value back every step, which makes
         # the host wait for the GPU.
         self.log("train/total", total, batch_size=batch_size)
