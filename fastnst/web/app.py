@@ -52,7 +52,8 @@ def build_site(config: WebConfig) -> Site:
                 gallery=Gallery(config.data_path),
                 board=JobBoard(config, huey, task, trained),
                 trained=trained,
-                stylize_limit=RateLimiter(config.stylize_per_minute),
+                stylize_limit=RateLimiter(config.stylize_per_minute,
+                                          storage=config.rate_limit_storage),
                 inference=anyio.CapacityLimiter(config.inference_threads),
                 queue_kind="redis" if config.queue_url.startswith("redis") else "sqlite")
 

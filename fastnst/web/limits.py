@@ -1,40 +1,45 @@
-"""Per-client request limits, counted in memory by the site's one process."""
+"""Per-client request limits: the `limits` library's sliding-window counter, counted in this
+process's memory or in Redis (--rate-limit-storage), where every site process using the same
+Redis shares one budget."""
 
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections import defaultdict, deque
+
+from limits import RateLimitItemPerSecond
+from limits.storage import storage_from_string
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 
 class RateLimiter:
-    """At most `limit` events per client in any `window` seconds (a sliding window).
+    """At most about `limit` events per client in any `window` seconds.
 
-    Memory: one timestamp per recent event; clients idle for a window are forgotten.
+    The count is limits' sliding-window counter: this window's events plus the previous
+    window's, weighted by the share of it the sliding window still covers. Not limits'
+    exact moving window: its memory storage keeps an entry for every client it ever saw
+    (limits 5.8, measured: 20,000 clients gone idle still held 4.6 MB), while the counter's
+    entries expire with their window in memory as in Redis.
+
+    storage: a `limits` storage URI, memory:// (this process only) or
+    redis://HOST:PORT/DB (shared by every process that uses it). name: what is counted, so
+    that several limiters can share one storage.
     """
 
-    def __init__(self, limit: int, window: float = 60.0) -> None:
+    def __init__(self, limit: int, window: int = 60, storage: str = "memory://",
+                 name: str = "stylize") -> None:
         self.limit = limit
-        self.window = window
-        self._events: defaultdict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
+        self.item = RateLimitItemPerSecond(limit, window)
+        self.limiter = SlidingWindowCounterRateLimiter(storage_from_string(storage))
+        self.name = name
 
-    def try_acquire(self, client: str, now: float | None = None) -> float:
+    def try_acquire(self, client: str) -> float:
         """Record an event for `client` and return 0, or return the seconds to wait (> 0)
         before one is allowed, recording nothing."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            events = self._events[client]
-            while events and now - events[0] >= self.window:
-                events.popleft()
-            if len(events) >= self.limit:
-                return max(1e-3, self.window - (now - events[0]))
-            events.append(now)
-            if len(self._events) > 10_000:  # drop idle clients now and then
-                for key in [k for k, v in self._events.items() if not v]:
-                    del self._events[key]
+        if self.limiter.hit(self.item, self.name, client):
             return 0.0
+        reset = self.limiter.get_window_stats(self.item, self.name, client).reset_time
+        return max(1e-3, reset - time.time())
 
 
 def retry_after(seconds: float) -> str:
