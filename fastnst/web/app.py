@@ -29,7 +29,7 @@ from fastnst.web.gallery import Gallery
 from fastnst.web.jobs import register_task
 from fastnst.web.limits import RateLimiter
 from fastnst.web.queue import open_queue
-from fastnst.web.security import CONTENT_SECURITY_POLICY, SecurityMiddleware
+from fastnst.web.security import CONTENT_SECURITY_POLICY, SecurityMiddleware, body_too_large
 from fastnst.web.site import Site
 from fastnst.web.styles import StyleModels, find_styles
 from fastnst.web.trained import TrainedModels
@@ -98,7 +98,10 @@ def create_app(config: WebConfig, start_workers: bool = True) -> FastAPI:
                               "custom-style jobs on a queue, a shared gallery.")
     app.state.site = site
     app.add_middleware(SecurityMiddleware, max_body=config.max_upload_bytes)
-    app.include_router(api.router)
+    # FastAPI's body limit on the routes that read bodies (413). Per router, not
+    # FastAPI(max_body_size=...): the app-wide one wraps SecurityMiddleware and would turn its
+    # JSON 413 into plain text (see SecurityMiddleware).
+    app.include_router(api.router, max_body_size=config.max_upload_bytes)
     app.include_router(pages.router)
     app.include_router(camera.router)
     app.include_router(training_api.router, max_body_size=config.max_upload_bytes)
@@ -146,6 +149,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
         headers = getattr(err, "headers", None)
+        if err.status_code == 413:  # FastAPI's body limit says only "Content Too Large"
+            err.detail = body_too_large(request.app.state.site.config.max_upload_bytes)
         path = request.url.path
         if path.startswith(JSON_PREFIXES) or "text/html" not in request.headers.get("accept", ""):
             return JSONResponse({"detail": err.detail}, status_code=err.status_code,
