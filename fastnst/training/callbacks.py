@@ -185,6 +185,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     A process killed mid-write (kill -9, power loss) leaves its temp file,
     `.<name>.ckpt.<random>.tmp.ckpt` (fastnst.core.files.atomic_output), beside the previous
     complete checkpoint; `remove_stale_temps` deletes such files when the next run starts.
+
+    Kept over Lightning's own: its TorchCheckpointIO (2.6, `_atomic_save`) writes through an
+    fsspec transaction whose temp file is `tempfile.mkstemp()` in $TMPDIR, then
+    `shutil.move`s it. That is a rename only when $TMPDIR is on the run folder's file
+    system; elsewhere (a tmpfs /tmp) it is a copy, which a kill -9 leaves half-written under
+    the real name; a killed write also leaves a checkpoint-sized file in $TMPDIR that
+    nothing removes. Ours writes the temp file beside the target, so the rename is atomic.
     """
 
     # What fastnst.core.files.atomic_output names its temp files for "<name>.ckpt".
