@@ -1,4 +1,4 @@
-"""FLOPs of the nets, counted analytically, and the device peaks they are compared with.
+"""FLOPs of the nets (torch's FlopCounterMode), and the device peaks they are compared with.
 
 Used by `fastnst-bench` for its share-of-peak column; FLOP_COUNTING states the method and goes
 into bench.json.
@@ -13,14 +13,15 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from fastnst.bench.timing import Measurement
 from fastnst.models.johnson import TransformerNet
 
 FLOP_COUNTING = (
-    "Convolutions only, counted analytically: MACs = N * H_out * W_out * C_out * "
-    "(C_in / groups) * k_h * k_w per conv layer, with each layer's output size from a "
-    "shape-only (meta-device) forward pass; FLOPs = 2 * MACs. Norms, activations, padding, "
+    "torch.utils.flop_counter.FlopCounterMode on a meta-device copy of each net (shapes only, "
+    "no arithmetic): convolutions at 2 * N * H_out * W_out * C_out * (C_in / groups) * k_h * "
+    "k_w FLOPs each (the nets have no matrix products). Norms, activations, padding, "
     "upsampling and Gram matrices are left out (a few % of the total). Training FLOPs per "
     "image = 3 * transform-net forward (forward + backward for inputs and weights) + VGG "
     "forward to the content layers (content targets) + 2 * VGG forward to the deepest loss "
@@ -42,42 +43,25 @@ GPU_PEAK_TFLOPS: tuple[tuple[str, float, float, float], ...] = (
 )
 
 
-def conv_macs(model: nn.Module, input_shape: Sequence[int],
-              call: Callable[[nn.Module, torch.Tensor], Any] | None = None) -> dict[str, int]:
-    """Multiply-accumulates of each Conv2d in one forward pass, {qualified name: MACs}.
+def forward_flops(model: nn.Module, input_shape: Sequence[int],
+                  call: Callable[[nn.Module, torch.Tensor], Any] | None = None) -> int:
+    """FLOPs of one forward pass of `model` as torch's FlopCounterMode counts them.
 
     Runs a copy of `model` on the meta device (shapes only, no arithmetic); input_shape is
-    (N, C, H, W). call(model, x) runs the forward (default model(x)). Convs that run
-    several times are summed.
+    (N, C, H, W). call(model, x) runs the forward (default model(x)).
     """
     meta = copy.deepcopy(model).to("meta")
-    macs: dict[str, int] = {}
-
-    def hook(name: str) -> Callable[..., None]:
-        def count(module: nn.Conv2d, inputs: Any, output: torch.Tensor) -> None:
-            n, c_out, h_out, w_out = output.shape
-            k_h, k_w = module.kernel_size
-            c_in = module.in_channels // module.groups
-            macs[name] = macs.get(name, 0) + n * h_out * w_out * c_out * c_in * k_h * k_w
-        return count
-
-    handles = [module.register_forward_hook(hook(name)) for name, module in meta.named_modules()
-               if isinstance(module, nn.Conv2d)]
-    try:
-        x = torch.empty(*input_shape, device="meta")
-        with torch.no_grad():
-            (call or (lambda m, t: m(t)))(meta, x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return macs
+    x = torch.empty(*input_shape, device="meta")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        (call or (lambda m, t: m(t)))(meta, x)
+    return int(counter.get_total_flops())
 
 
 def transformer_flops(width: float, height: int, width_px: int) -> int:
-    """FLOPs (2 * conv MACs) of one TransformerNet(width) forward on a height x width_px image."""
+    """FLOPs of one TransformerNet(width) forward on a height x width_px image."""
     with torch.device("meta"):
         net = TransformerNet(width)
-    return 2 * sum(conv_macs(net, (1, 3, height, width_px)).values())
+    return forward_flops(net, (1, 3, height, width_px))
 
 
 def train_flops_per_image(width: float, size: int, vgg: nn.Module,
@@ -86,7 +70,7 @@ def train_flops_per_image(width: float, size: int, vgg: nn.Module,
     shape = (1, 3, size, size)
 
     def vgg_flops(layers: Sequence[str]) -> int:
-        return 2 * sum(conv_macs(vgg, shape, lambda m, x: m(x, tuple(layers))).values())
+        return forward_flops(vgg, shape, lambda m, x: m(x, tuple(layers)))
 
     return (3 * transformer_flops(width, size, size) + vgg_flops(content_layers)
             + 2 * vgg_flops(loss_layers))
