@@ -3,7 +3,7 @@ fastnst.checkpoints) as float16, with metadata that names files instead of holdi
 machine it was trained on, bundle the exact style images it was trained on (they define the
 model: fastnst-eval finds them by SHA-256), and record it in manifest.json.
 
-    python scripts/ship_model.py checkpoints/paintings.ckpt --name paintings \
+    python scripts/ship_model.py models/paintings.ckpt --name paintings \
         --styles-from STYLE_DIR --trained-on "cpu (2 cores)"
 """
 

@@ -18,9 +18,9 @@ STYLE = ASSETS / "styles" / "starry_night.jpg"
 CONTENT = ASSETS / "content" / "chicago.jpg"
 
 # What a user's earlier commands leave in their shell and working directory must not change
-# what the tests see: $FASTNST_CHECKPOINTS and ./checkpoints add models to bare-name lookup and
-# the web site's styles, FASTNST_WEB_* are settings of fastnst-web. Switches that only turn on
-# optional tests (FASTNST_SCREENSHOTS) or name a file (FASTNST_VGG19_WEIGHTS) stay.
+# what the tests see: $FASTNST_CHECKPOINTS, ./models and ./checkpoints add models to bare-name
+# lookup and the web site's styles, FASTNST_WEB_* are settings of fastnst-web. Switches that only
+# turn on optional tests (FASTNST_SCREENSHOTS) or name a file (FASTNST_VGG19_WEIGHTS) stay.
 USER_ENVIRONMENT = ("FASTNST_CHECKPOINTS", "FASTNST_WEB_")
 
 
@@ -42,9 +42,9 @@ def _session_workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
 @pytest.fixture(autouse=True)
 def _test_workdir(tmp_path_factory: pytest.TempPathFactory,
                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts in its own empty folder, so default outputs (checkpoints/NAME.ckpt,
+    """Each test starts in its own empty folder, so default outputs (models/NAME.ckpt,
     runs/, fastnst-data/, IN.stylized.jpg) land there, not in the repository, and no test sees
-    another's (or a user's) ./checkpoints."""
+    another's (or a user's) ./models."""
     _without_user_state(monkeypatch, tmp_path_factory.mktemp("cwd"))
 
 

@@ -254,23 +254,28 @@ def _write(path: Path, data: bytes) -> Path:
 
 @pytest.fixture
 def model_dirs(tmp_path, monkeypatch):
-    """$FASTNST_CHECKPOINTS and ./checkpoints each holding a mosaic.ckpt (meta says which)."""
+    """$FASTNST_CHECKPOINTS, ./models and ./checkpoints each holding a mosaic.ckpt (meta says
+    which)."""
     env_dir, cwd = tmp_path / "env", tmp_path / "cwd"
     env_dir.mkdir()
-    (cwd / "checkpoints").mkdir(parents=True)
     save_model(TransformerNet(width=0.25), env_dir / "mosaic.ckpt", meta={"style": "env"})
-    save_model(TransformerNet(width=0.25), cwd / "checkpoints" / "mosaic.ckpt",
-               meta={"style": "cwd"})
+    for folder in ("models", "checkpoints"):
+        (cwd / folder).mkdir(parents=True)
+        save_model(TransformerNet(width=0.25), cwd / folder / "mosaic.ckpt",
+                   meta={"style": folder})
     monkeypatch.chdir(cwd)
     monkeypatch.delenv(CHECKPOINTS_ENV, raising=False)
     return env_dir
 
 
 def test_bare_model_names_are_searched_in_order(model_dirs, monkeypatch):
-    assert resolve_model("mosaic") == Path("checkpoints/mosaic.ckpt")
+    assert resolve_model("mosaic") == Path("models/mosaic.ckpt")  # where fastnst-train saves
     monkeypatch.setenv(CHECKPOINTS_ENV, str(model_dirs))
     assert resolve_model("mosaic") == model_dirs / "mosaic.ckpt"
     assert load_model("mosaic")[1]["style"] == "env"
+    monkeypatch.delenv(CHECKPOINTS_ENV)
+    Path("models/mosaic.ckpt").unlink()
+    assert load_model("mosaic")[1]["style"] == "checkpoints"  # where fastnst 0.2 saved
     # Anything with a separator or a suffix is a path, used as given.
     assert resolve_model("sub/mosaic") == Path("sub/mosaic")
     assert resolve_model("mosaic.ckpt") == Path("mosaic.ckpt")
@@ -282,7 +287,8 @@ def test_unknown_model_name_lists_folders_and_names(model_dirs, monkeypatch):
         resolve_model("no_such_style")
     message = str(caught.value)
     assert "no model named 'no_such_style'" in message and "\n" not in message
-    assert str(model_dirs) in message and "checkpoints" in message and "mosaic" in message
+    assert f"in {model_dirs}, models, checkpoints, {SHIPPED_MODELS_DIR};" in message
+    assert "mosaic" in message.split("available: ")[1].split(", ")
 
 
 def test_stylize_cli_accepts_a_bare_name(model_dirs, monkeypatch, tmp_path):

@@ -36,10 +36,10 @@ def test_train_stylize_and_slow_scripts_produce_images(tmp_path: Path, photos: P
     trained = _script("train", "--config", str(DEBUG_CONFIG), "--style", str(STYLE),
                       "--data", str(photos), "--name", "cli", "--max-steps", "2", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr[-2000:]
-    model = tmp_path / "checkpoints" / "cli.ckpt"
+    model = tmp_path / "models" / "cli.ckpt"  # not checkpoints/: a clone's shipped models
     assert model.is_file()
     assert list((tmp_path / "runs" / "cli").glob("events.out.tfevents.*"))
-    assert f"model: {Path('checkpoints') / 'cli.ckpt'}" in trained.stdout
+    assert f"model: {Path('models') / 'cli.ckpt'}" in trained.stdout
 
     content = tmp_path / "photo.jpg"
     Image.open(CONTENT).resize((75, 51)).save(content)  # odd size on purpose

@@ -18,13 +18,13 @@ WEB_STYLES_TEST = "tests/test_web_api.py::test_styles_lists_the_shipped_model_wi
 
 
 def test_a_users_checkpoints_do_not_change_the_tests(tmp_path: Path) -> None:
-    """After the README's demo (./checkpoints/demo.ckpt) and with $FASTNST_CHECKPOINTS and
+    """After the README's demo (./models/demo.ckpt) and with $FASTNST_CHECKPOINTS and
     FASTNST_WEB_* set, `python -m pytest` run from that folder still passes and writes nothing
     into it."""
     pytest.importorskip("fastapi")
     user = tmp_path / "user"
-    (user / "checkpoints").mkdir(parents=True)
-    shutil.copy(SHIPPED_MODELS_DIR / "starry_night.ckpt", user / "checkpoints" / "demo.ckpt")
+    (user / "models").mkdir(parents=True)
+    shutil.copy(SHIPPED_MODELS_DIR / "starry_night.ckpt", user / "models" / "demo.ckpt")
     extra = tmp_path / "extra"
     extra.mkdir()
     shutil.copy(SHIPPED_MODELS_DIR / "starry_night.ckpt", extra / "mine.ckpt")

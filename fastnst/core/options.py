@@ -11,8 +11,8 @@ from fastnst.core.config import option
 DEFAULT_MAX_PIXELS = 150_000_000
 MODEL_HELP = ("a slim checkpoint from fastnst-train, a Lightning checkpoint "
               "(runs/NAME/checkpoints/last.ckpt), a .onnx file from fastnst-export, or a model "
-              "name such as starry_night (NAME.ckpt in $FASTNST_CHECKPOINTS, ./checkpoints, "
-              "then the shipped models)")
+              "name such as starry_night (NAME.ckpt in $FASTNST_CHECKPOINTS, ./models, "
+              "./checkpoints, then the shipped models)")
 
 
 def max_pixels_option(group: str | None = None) -> Any:

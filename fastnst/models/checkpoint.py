@@ -32,6 +32,9 @@ LIGHTNING_PREFIX = "transformer."
 _WRAPPER_PREFIXES = ("_orig_mod.", "module.")
 MODEL_SUFFIX = ".ckpt"
 CHECKPOINTS_ENV = "FASTNST_CHECKPOINTS"
+# Where fastnst-train saves a model by default, relative to the folder it runs in; bare names
+# are looked up there too.
+TRAINED_MODELS_DIR = "models"
 
 
 def file_sha256(path: str | Path) -> str:
@@ -51,12 +54,13 @@ def file_sha256(path: str | Path) -> str:
 def model_search_dirs() -> list[Path]:
     """Folders searched for bare model names, in order, without duplicates.
 
-    $FASTNST_CHECKPOINTS (one or more folders joined by os.pathsep), ./checkpoints, and the
-    shipped models inside the installed package.
+    $FASTNST_CHECKPOINTS (one or more folders joined by os.pathsep), ./models (where
+    fastnst-train saves), ./checkpoints (where fastnst 0.2 saved), and the shipped models
+    inside the installed package.
     """
     env = os.environ.get(CHECKPOINTS_ENV, "")
     candidates = [Path(part) for part in env.split(os.pathsep) if part]
-    candidates += [Path("checkpoints"), SHIPPED_MODELS_DIR]
+    candidates += [Path(TRAINED_MODELS_DIR), Path("checkpoints"), SHIPPED_MODELS_DIR]
     unique: dict[Path, Path] = {}
     for folder in candidates:
         unique.setdefault(folder.resolve(), folder)
@@ -174,7 +178,7 @@ def save_model(net: nn.Module, path: str | Path, meta: dict[str, Any] | None = N
 
 
 # What every "this is not a model" message tells the user to give instead.
-MODEL_FILE_HINT = ("a model file is a .ckpt from fastnst-train (checkpoints/NAME.ckpt), a "
+MODEL_FILE_HINT = ("a model file is a .ckpt from fastnst-train (models/NAME.ckpt), a "
                    "Lightning checkpoint (runs/NAME/checkpoints/last.ckpt) or a model name "
                    "such as starry_night")
 # Leading bytes of the file kinds users pass by mistake (file signatures, e.g. RFC 2083 for PNG).

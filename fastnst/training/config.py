@@ -33,7 +33,7 @@ class TrainConfig(LossConfig):
                                   "bundled photos)", metavar="PATH")
     name: str | None = option(None, "run name (default: the style file's stem)")
     runs_dir: str = option("runs", "where run folders go", metavar="DIR")
-    output: str | None = option(None, "slim model file (default checkpoints/<name>.ckpt)",
+    output: str | None = option(None, "slim model file (default models/<name>.ckpt)",
                                 metavar="CKPT")
     half: bool = option(False, "store the slim model's weights as float16 (half the file "
                         "size; loaded back as float32)")

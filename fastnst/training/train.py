@@ -22,7 +22,7 @@ from fastnst.core.files import check_writable_dir, parent_dir
 from fastnst.core.images import list_images, open_image
 from fastnst.evaluation.evaluate import training_loss_config
 from fastnst.evaluation.quality import format_quality
-from fastnst.models.checkpoint import file_sha256, save_model
+from fastnst.models.checkpoint import TRAINED_MODELS_DIR, file_sha256, save_model
 from fastnst.training.callbacks import (
     AtomicCheckpointIO,
     QualityReport,
@@ -96,7 +96,7 @@ def _check_outputs(config: TrainConfig, run_dir: Path, output: Path) -> None:
                            "it or --name to start a new run")
     if output.suffix != ".ckpt":
         raise FastNSTError(f"--output must end in .ckpt: {output}")
-    # The default checkpoints/ folder is made only when the model is saved.
+    # The default models/ folder is made only when the model is saved.
     default_missing = config.output is None and not output.parent.is_dir()
     check_writable_dir(Path(".") if default_missing else output.parent)
     runs_dir = Path(config.runs_dir)
@@ -126,7 +126,9 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
     quiet_lightning()
     run_dir = Path(config.runs_dir) / config.run_name
     last = run_dir / "checkpoints" / "last.ckpt"
-    output = Path(config.output or Path("checkpoints") / f"{config.run_name}.ckpt")
+    # models/, not checkpoints/: in a clone, checkpoints/ holds the shipped models, and a run
+    # named after a shipped style would overwrite one.
+    output = Path(config.output or Path(TRAINED_MODELS_DIR) / f"{config.run_name}.ckpt")
     _check_outputs(config, run_dir, output)
 
     # Weights, data order and crops: reproducible for a fresh run, fresh for a resumed one.

@@ -45,7 +45,7 @@ class WebConfig:
     device: str = device_option()
     styles: tuple[str, ...] | None = option(
         None, "models offered (default: every model found: $FASTNST_CHECKPOINTS, "
-        "./checkpoints, the shipped ones)", metavar="NAME,...", group=SERVER)
+        "./models, ./checkpoints, the shipped ones)", metavar="NAME,...", group=SERVER)
     max_upload_mb: float = option(20.0, "largest request body, in MB (413 above)", metavar="MB",
                                   group=LIMITS)
     max_pixels: int = option(40_000_000, "refuse uploaded images with more pixels (400)",
