@@ -195,15 +195,17 @@ def test_eval_of_the_shipped_model_needs_no_style_flag_and_no_development_data(t
     from fastnst.models.checkpoint import file_sha256
 
     bundled = STYLES_DIR / "starry_night.jpg"
-    payload = torch.load(SHIPPED_MODELS_DIR / "starry_night.ckpt", weights_only=True)
-    assert file_sha256(bundled) == payload["meta"]["style_sha256"]  # the model's definition
-    moved = tmp_path / "elsewhere" / "starry_night.ckpt"
+    # starry_night is one of the eight styles of the shipped multi-style model.
+    payload = torch.load(SHIPPED_MODELS_DIR / "paintings.ckpt", weights_only=True)
+    assert file_sha256(bundled) == payload["meta"]["styles"]["starry_night"]["sha256"]
+    moved = tmp_path / "elsewhere" / "paintings.ckpt"
     moved.parent.mkdir()
-    payload["meta"]["config"]["style"] = str(tmp_path / "gone" / "shared" / "starry_night.jpg")
+    payload["meta"]["config"]["style"] = [str(tmp_path / "gone" / "shared" / Path(style).name)
+                                          for style in payload["meta"]["config"]["style"]]
     torch.save(payload, moved)
     content = tmp_path / "photo.png"
     Image.open(CONTENT).convert("RGB").resize((40, 30)).save(content)
-    for model in ("starry_night", str(moved)):
+    for model in ("starry_night", f"{moved}:starry_night"):
         out = tmp_path / "report.json"
         assert eval_main(["--model", model, "--content", str(content), "--max-size", "40",
                           "--device", "cpu", "-o", str(out)]) == 0, capsys.readouterr().err
