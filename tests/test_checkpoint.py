@@ -61,13 +61,13 @@ def test_version_1_checkpoint_without_an_architecture_name_loads_as_johnson(tmp_
         assert torch.equal(loaded(x), net(x))
 
 
-def test_shipped_checkpoint_is_version_1_and_loads():
-    path = SHIPPED_MODELS_DIR / "starry_night.ckpt"
+def test_shipped_checkpoint_is_the_current_format_and_loads():
+    path = SHIPPED_MODELS_DIR / "paintings.ckpt"
     payload = torch.load(path, weights_only=True)
-    assert payload["format_version"] == 1 and "name" not in payload["arch"]
+    assert payload["format_version"] == FORMAT_VERSION and payload["arch"]["name"] == "johnson"
     net, meta = load_model(path)
     assert isinstance(net, TransformerNet) and net.arch["name"] == "johnson"
-    assert meta["style"] == "starry_night"
+    assert "starry_night" in net.styles and "starry_night" in meta["styles"]
     # float16 weights on disk, float32 after loading, equal up to the float16 rounding
     for key, value in net.state_dict().items():
         assert value.dtype == torch.float32

@@ -20,7 +20,6 @@ import torch
 from PIL import Image
 
 from fastnst.cli.stylize import main as stylize_main
-from fastnst.core.assets import SHIPPED_MODELS_DIR
 from fastnst.core.errors import FastNSTError
 from fastnst.core.images import to_tensor
 from fastnst.core.memory import keep_freed_memory
@@ -45,7 +44,7 @@ def photo(height: int, width: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("model", ["random", "starry_night"])
 def test_bf16_autocast_is_close_to_fp32(model):
-    net = make_net() if model == "random" else load_model(SHIPPED_MODELS_DIR / f"{model}.ckpt")[0]
+    net = make_net() if model == "random" else load_model(model)[0]  # the shipped style
     x = photo(72, 96)
     fp32 = Stylizer(net, device="cpu").stylize_tensor(x)
     bf16 = Stylizer(net, device="cpu", precision="bf16").stylize_tensor(x)

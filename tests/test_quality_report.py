@@ -18,7 +18,8 @@ from fastnst.core.errors import FastNSTError
 from fastnst.core.images import list_images, load_tensor
 from fastnst.evaluation.metrics import METRIC_STYLE_SIZE, QualityMetric
 from fastnst.inference.stylizer import Stylizer
-from fastnst.models.checkpoint import load_model
+from fastnst.models.checkpoint import load_model, save_model
+from fastnst.models.johnson import TransformerNet
 from fastnst.training.config import TrainConfig
 from fastnst.training.train import train
 from tests.conftest import ASSETS, DEBUG_CONFIG
@@ -104,8 +105,12 @@ def test_report_is_logged_stored_printed_and_shown_by_info(
     assert "Lightning checkpoint" in shown and NO_REPORT_LIGHTNING in shown
 
 
-def test_info_on_a_model_trained_before_the_report(capsys):
-    assert info_main(["starry_night"]) == 0
+def test_info_on_a_model_trained_before_the_report(tmp_path, capsys):
+    # as fastnst 0.1 saved its starry_night preview: training figures, no quality report
+    old = save_model(TransformerNet(), tmp_path / "old.ckpt",
+                     meta={"style": "starry_night", "steps": 500, "images_seen": 2000,
+                           "train_seconds": 4789.8})
+    assert info_main([str(old)]) == 0
     shown = capsys.readouterr().out.splitlines()
     assert shown[-1] == NO_REPORT_SLIM
     assert "architecture: johnson (width 1.0, num_residual 5), 1,679,235 parameters" in shown

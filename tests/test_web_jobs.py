@@ -101,7 +101,7 @@ def test_redis_queue_with_a_separate_worker_process(tmp_path: Path) -> None:
             done = wait_for_job(base, job_id, timeout=120)
         finally:
             stop(worker)
-        assert done["status"] == "done"
+        assert done["status"] == "done", done.get("error")
         assert result_size(base, job_id) == (64, 43)
 
 
