@@ -29,6 +29,8 @@ warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer
 # steps on top of its share of the uniform draws. Random loss weights per step, fed to the
 # net, follow Babaeizadeh and Ghiasi 2020 ("Adjustable Real-time Style Transfer", ICLR).
 FULL_STRENGTH_PROBABILITY = 0.25
+# --temporal-weight: the synthetic motion between a photo and its "next frame".
+MOTION = MotionRange()
 
 
 def draw_strength() -> float:
@@ -217,8 +219,8 @@ class StyleTransferModule(L.LightningModule):
                       batch_size=batch_size)
         if self.config.temporal_weight:
             # The same photos a moment later (fastnst.training.motion), stylized the same way.
-            motions = random_motion(batch_size, MotionRange(), images.device)
-            next_images, valid = moved_photos(images, motions, MotionRange().noise)
+            motions = random_motion(batch_size, MOTION, images.device)
+            next_images, valid = moved_photos(images, motions, MOTION.noise)
             consistency = consistency_loss(net(next_images, **condition), output, motions,
                                            valid)
             total = total + self.config.temporal_weight * consistency

@@ -55,6 +55,14 @@ def new_id() -> str:
     return secrets.token_urlsafe(12)
 
 
+def connect(db_path: Path) -> sqlite3.Connection:
+    """A connection to one of the site's SQLite stores (the gallery, trained models): rows as
+    sqlite3.Row, waiting up to 30 s for another process's write lock."""
+    db = sqlite3.connect(db_path, timeout=30)
+    db.row_factory = sqlite3.Row
+    return db
+
+
 class Gallery:
     """Thread-safe store of shared images under `folder` (created if missing)."""
 
@@ -70,9 +78,7 @@ class Gallery:
             db.execute("CREATE INDEX IF NOT EXISTS items_created ON items (created)")
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, timeout=30)
-        db.row_factory = sqlite3.Row
-        return db
+        return connect(self.db_path)
 
     def image_path(self, item_id: str, thumb: bool = False) -> Path:
         if not ITEM_ID.match(item_id):

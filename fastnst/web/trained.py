@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastnst.core.files import atomic_output
-from fastnst.web.gallery import token_hash
+from fastnst.web.gallery import connect, token_hash
 
 NAME_PREFIX = "trained-"
 MODEL_NAME = re.compile(r"^trained-([A-Za-z0-9_-]{16})$")
@@ -56,9 +56,7 @@ class TrainedModels:
                        "owner_hash TEXT, gallery_item TEXT, created REAL)")
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, timeout=30)
-        db.row_factory = sqlite3.Row
-        return db
+        return connect(self.db_path)
 
     def model_path(self, model_id: str) -> Path:
         return self.folder / f"{model_id}.ckpt"
