@@ -31,6 +31,7 @@ def _script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_train_stylize_and_slow_scripts_produce_images(tmp_path: Path, photos: Path) -> None:
     """The three scripts end to end, as separate processes, the way the README runs them."""
     trained = _script("train", "--config", str(DEBUG_CONFIG), "--style", str(STYLE),

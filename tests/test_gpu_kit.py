@@ -18,8 +18,9 @@ import torch
 from fastnst.models.checkpoint import load_model
 from tests.conftest import ASSETS, ROOT
 
-pytestmark = pytest.mark.skipif(shutil.which("timeout") is None or shutil.which("bash") is None,
-                                reason="the kit's run.sh needs bash and coreutils' timeout")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("timeout") is None or shutil.which("bash") is None,
+                                 reason="the kit's run.sh needs bash and coreutils' timeout")]
 STYLES = ("candy", "mosaic")
 
 

@@ -127,6 +127,7 @@ def falls(errors: list[float]) -> bool:
     return all(later < earlier for earlier, later in zip(errors[:-1], errors[1:], strict=True))
 
 
+@pytest.mark.slow
 def test_conditioned_training_in_miniature(tmp_path, photos, style_image, contents):
     """40 debug steps (64 px, width 0.25, batch 4; about 40 s on 2 busy cores) with
     --strength-conditioned: the logged total is content + strength * style + tv, the model

@@ -53,6 +53,7 @@ class BatchRecorder(L.Callback):
         self.batches[trainer.global_step] = hashlib.sha256(images.numpy().tobytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_short_run_lowers_style_loss_and_logs_everything(tmp_path, photos, style_image):
     config = make_config(tmp_path, photos, style_image, max_steps=24)
     output = train(config)
@@ -120,6 +121,7 @@ def test_corrupt_photos_are_replaced_and_counted(tmp_path, photos, style_image):
     assert skipped[-1][1] == meta["skipped_images"]  # the logged count is the running total
 
 
+@pytest.mark.slow
 def test_resume_draws_fresh_batches_and_retargets_the_schedule(tmp_path, photos, style_image):
     first, resumed, again = BatchRecorder(), BatchRecorder(), BatchRecorder()
     train(make_config(tmp_path, photos, style_image, max_steps=2, name="a"), callbacks=[first])
@@ -220,6 +222,7 @@ def assert_same_weights(ranks: list[dict]) -> None:
         assert torch.equal(value, ranks[1]["state"][key]), key
 
 
+@pytest.mark.slow
 def test_two_process_ddp_on_cpu(tmp_path, photos, style_image):
     payload, ranks = run_ddp(tmp_path, photos, style_image, 3)
     assert payload["meta"]["steps"] == 3
@@ -237,6 +240,7 @@ def test_two_process_ddp_on_cpu(tmp_path, photos, style_image):
     assert ranks[0]["losses"] != ranks[1]["losses"]
 
 
+@pytest.mark.slow
 def test_ddp_rank_with_only_unreadable_files_takes_the_step(tmp_path, photos, style_image):
     # One readable photo and three broken files, one photo per step: at some step one process
     # has only an unreadable file while the other has the photo. Before: that process skipped
@@ -350,6 +354,7 @@ def test_unusable_runs_dir_fails_with_one_line_and_writes_nothing(
     assert sorted(tmp_path.rglob("*")) == before  # no run folder, no checkpoints/, no logs
 
 
+@pytest.mark.slow
 def test_photoreal_training_keeps_outputs_locally_affine(tmp_path, photos, style_image):
     """--photoreal adds the affine term (logged as train/affine) and the training blend; a
     miniature run ends with outputs far closer to a local affine colour map of the photo
@@ -376,6 +381,7 @@ def test_photoreal_training_keeps_outputs_locally_affine(tmp_path, photos, style
     assert changes[True] > 0.05, changes  # restyled, not the photo passed through
 
 
+@pytest.mark.slow
 def test_temporal_weight_trains_a_steadier_model(tmp_path, photos, style_image):
     """--temporal-weight trains the net so that a slightly moved, noisier photo gives the
     moved output (logged as train/temporal): a miniature run ends far steadier under the same

@@ -28,7 +28,8 @@ def test_architecture_is_johnson_without_transposed_convs():
 
 def test_width_scales_channels():
     small, full = TransformerNet(width=0.5), TransformerNet()
-    assert small.encoder[0][1].out_channels == 16
+    first_conv = next(m for m in small.modules() if isinstance(m, nn.Conv2d))
+    assert first_conv.out_channels == 16
     small_params = sum(p.numel() for p in small.parameters())
     full_params = sum(p.numel() for p in full.parameters())
     assert small_params < full_params / 3

@@ -170,6 +170,7 @@ def test_stylize_download_share_and_delete(page: Page, base: str, tmp_path: Path
     assert httpx.get(f"{base}{item['image_url']}", timeout=10).status_code == 404
 
 
+@pytest.mark.slow
 def test_custom_style_job(page: Page, tmp_path: Path) -> None:
     """A 12-step artistic job at 64 px from the custom page: the job page follows it to done
     and offers the 64 px result for download."""
@@ -245,6 +246,7 @@ def test_about_and_api_docs(page: Page) -> None:
     screenshot(page, "web_docs")
 
 
+@pytest.mark.slow
 def test_train_a_fast_model_then_stylize_with_it(browser: Browser, tmp_path: Path) -> None:
     """The whole path of a training job on a miniature setting (the debug recipe, 4 steps at
     32 px): upload a painting on the custom page, follow the job page's progress and preview

@@ -42,6 +42,7 @@ def result_size(base: str, job_id: str) -> tuple[int, int]:
     return Image.open(io.BytesIO(response.content)).size
 
 
+@pytest.mark.slow
 def test_embedded_worker_runs_jobs_fails_them_readably_and_cancels(tmp_path: Path) -> None:
     with web_server(tmp_path / "data", "--workers", "1") as base:
         done_id = submit(base)
@@ -65,6 +66,7 @@ def test_embedded_worker_runs_jobs_fails_them_readably_and_cancels(tmp_path: Pat
         assert cancelled["iteration"] < 1000
 
 
+@pytest.mark.slow
 def test_a_killed_site_finishes_its_job_after_restart_and_keeps_the_gallery(
         tmp_path: Path) -> None:
     data = tmp_path / "data"
@@ -87,6 +89,7 @@ def test_a_killed_site_finishes_its_job_after_restart_and_keeps_the_gallery(
         assert [(item["id"], item["caption"]) for item in items] == [(shared, "kept")]
 
 
+@pytest.mark.slow
 def test_redis_queue_with_a_separate_worker_process(tmp_path: Path) -> None:
     with redis_server(tmp_path) as url, \
             web_server(tmp_path / "site", "--queue", url, "--workers", "0") as base:

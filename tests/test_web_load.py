@@ -17,6 +17,7 @@ def test_percentile_interpolates_between_order_statistics() -> None:
     assert percentile([], 50) is None
 
 
+@pytest.mark.slow
 def test_small_load_run_reports_no_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("fastapi")  # the site it starts (optional where run from the tree)

@@ -156,6 +156,7 @@ def start_worker(data: Path, *flags: str) -> subprocess.Popen[bytes]:
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
+@pytest.mark.slow
 def test_a_killed_worker_resumes_the_training_job_from_its_last_checkpoint(
         tmp_path: Path) -> None:
     owner = make_client(tmp_path, heartbeat_timeout=2)
