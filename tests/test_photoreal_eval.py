@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from fastnst.cli.eval import main as eval_main
+from fastnst.core.filters import box_mean
 from fastnst.core.images import load_tensor, to_pil
 from fastnst.evaluation import photoreal
 from fastnst.evaluation.metrics import METRIC_STYLE_LAYERS, QualityMetric
@@ -23,7 +24,6 @@ from fastnst.evaluation.photoreal import (
     ssim,
     structure_similarity,
 )
-from fastnst.inference.smoothing import box_mean
 from tests.conftest import ASSETS, CONTENT, STYLE
 
 BLUE, GREEN = (0, 0, 255), (0, 255, 0)

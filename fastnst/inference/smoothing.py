@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from fastnst.core.errors import FastNSTError
+from fastnst.core.filters import guided_filter
 from fastnst.core.images import to_pil, to_tensor
 from fastnst.inference.config import SMOOTH_METHODS
 
@@ -64,88 +65,24 @@ GUIDED_MAX_PIXELS = 1_000_000
 MATTING_MAX_PIXELS = 500_000
 
 
-def box_mean(images: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean over the (2 radius + 1)^2 window around each pixel, the window clipped at borders.
+def guided_smooth(image: torch.Tensor, content: torch.Tensor, subsample: int = 1,
+                  radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> torch.Tensor:
+    """The "guided" method: fastnst.core.filters.guided_filter of `image` with `content` as
+    guide, its coefficients fitted on both `subsample` times smaller (area-downsampled, radius
+    too) and applied to the full-size content (He and Sun 2015): subsample^2 times less work.
 
-    images: (N, C, H, W) float; returns the same shape, float32. Running sums make it O(1) per
-    pixel whatever the radius; they are float32 (twice as fast as float64 on a CPU; torch
-    accumulates each in float64 and rounds it), which puts the means off by < 1e-6 at 512 px
-    and ~2.5e-6 at 2048 px (our measurement), far below the guided filter's eps.
-    """
-    out = images.float()
-    for dim, first, both in ((-1, (1, 0, 0, 0), (radius, radius, 0, 0)),
-                             (-2, (0, 0, 1, 0), (0, 0, radius, radius))):
-        length = out.shape[dim]
-        sums = F.pad(torch.cumsum(out, dim), first)  # sums[k]: the first k values, k = 0..L
-        # sums[clamp(k - r, 0, L)] at index k, so window i is sums[i + 2r + 1] - sums[i]
-        sums = F.pad(sums, both, mode="replicate")
-        sums = sums.narrow(dim, 2 * radius + 1, length) - sums.narrow(dim, 0, length)
-        index = torch.arange(length, device=images.device)
-        count = (index + radius + 1).clamp(max=length) - (index - radius).clamp(min=0)
-        shape = [1, 1, 1, 1]
-        shape[dim] = length
-        out = sums / count.view(shape)
-    return out
-
-
-def guided_filter(image: torch.Tensor, guide: torch.Tensor, radius: int = GUIDED_RADIUS,
-                  eps: float = GUIDED_EPS, subsample: int = 1) -> torch.Tensor:
-    """The colour guided filter (He et al. 2013, eqs. 19-21) of `image` with `guide`.
-
-    Within each (2 radius + 1)^2 window the output is an affine function of the guide's
-    colour, a^T I + b, fitted to `image` by ridge regression; each pixel averages the fits of
-    the windows covering it. So edges of the guide stay sharp and what the guide does not
-    explain (noise, brush strokes in flat regions) is averaged away.
-
-    image: (N, C, H, W) float in [0, 1]; guide: (N, 3, H, W) float in [0, 1].
-    radius: window radius in pixels; eps: ridge regularizer in squared colour units
-    (larger is smoother). subsample: fit a and b on images `subsample` times smaller (radius
-    too) and upsample them bilinearly, the full-size guide still giving the edges (He and Sun
-    2015, "Fast Guided Filter"): subsample^2 times less work. Returns (N, C, H, W) float32
+    image: (N, C, H, W) float in [0, 1]; content: (N, 3, H, W) float in [0, 1]. radius in
+    pixels at full size; eps in squared [0, 1] colour units. Returns (N, C, H, W) float32
     (not clamped).
     """
-    p = image.float()
-    full_guide = guide.float()
+    p, guide = image.float(), content.float()
+    if subsample <= 1:
+        return guided_filter(p, guide, radius, eps)
     height, width = p.shape[-2:]
-    guide = full_guide
-    if subsample > 1:
-        small = (max(1, round(height / subsample)), max(1, round(width / subsample)))
-        p = F.interpolate(p, size=small, mode="area")
-        guide = F.interpolate(guide, size=small, mode="area")
-        radius = max(1, round(radius / subsample))
-    n, c, h, w = p.shape
-    pairs = [(i, j) for i in range(3) for j in range(i, 3)]  # 6 entries of a symmetric 3x3
-    products = torch.cat([guide, p] + [guide[:, i:i + 1] * guide[:, j:j + 1] for i, j in pairs]
-                         + [guide[:, i:i + 1] * p for i in range(3)], dim=1)
-    means = box_mean(products, radius)  # (N, 3 + C + 6 + 3C, h, w)
-    mean_i, mean_p = means[:, :3], means[:, 3:3 + c]
-    second, cross = means[:, 3 + c:9 + c], means[:, 9 + c:]
-    sigma = guide.new_zeros(n, h, w, 3, 3)
-    for k, (i, j) in enumerate(pairs):
-        value = second[:, k] - mean_i[:, i] * mean_i[:, j] + (eps if i == j else 0.0)
-        sigma[..., i, j] = value
-        sigma[..., j, i] = value
-    cov = (cross.view(n, 3, c, h, w) - mean_i[:, :, None] * mean_p[:, None])  # (N, 3, C, h, w)
-    a = torch.linalg.solve(sigma, cov.permute(0, 3, 4, 1, 2))  # (N, h, w, 3, C)
-    a = a.permute(0, 3, 4, 1, 2)  # (N, 3, C, h, w)
-    b = mean_p - (a * mean_i[:, :, None]).sum(1)  # (N, C, h, w)
-    smoothed = box_mean(torch.cat([a.reshape(n, 3 * c, h, w), b], dim=1), radius)
-    if subsample == 1:
-        mean_a = smoothed[:, :3 * c].view(n, 3, c, h, w)
-        return (mean_a * guide[:, :, None]).sum(1) + smoothed[:, 3 * c:]
-
-    def upsampled(index: int) -> torch.Tensor:  # one coefficient map at full size
-        return F.interpolate(smoothed[:, index:index + 1], size=(height, width),
-                             mode="bilinear", align_corners=False)
-
-    # Channel by channel, so a large image holds ~one full-size map besides in- and output.
-    out = full_guide.new_empty(n, c, height, width)
-    for k in range(c):
-        channel = upsampled(3 * c + k)  # b
-        for i in range(3):
-            channel.addcmul_(upsampled(i * c + k), full_guide[:, i:i + 1])  # a_ik I_i
-        out[:, k:k + 1] = channel
-    return out
+    small = (max(1, round(height / subsample)), max(1, round(width / subsample)))
+    return guided_filter(F.interpolate(p, size=small, mode="area"),
+                         F.interpolate(guide, size=small, mode="area"),
+                         max(1, round(radius / subsample)), eps, fine_guide=guide)
 
 
 def matting_stencil(content: torch.Tensor, eps: float = MATTING_EPS,
@@ -218,7 +155,7 @@ def matting_smooth(image: torch.Tensor, content: torch.Tensor, smoothness: float
     as (I + (I - S) / smoothness) Z = (D / n)^1/2 Y, R = (D / n)^-1/2 Z, a symmetric positive
     definite system (I - S is the normalized matting Laplacian), matrix-free by conjugate
     gradients for all channels at once on the images' device, starting from the guided
-    filter's approximation (`guided_filter`; about a third fewer iterations than from Y).
+    filter's approximation (`guided_smooth`; about a third fewer iterations than from Y).
 
     image: (N, C, H, W) float in [0, 1]; content: (N, 3, H, W) float in [0, 1].
     smoothness: lambda of eq. 5, the weight of staying close to Y (smaller is smoother).
@@ -236,7 +173,7 @@ def matting_smooth(image: torch.Tensor, content: torch.Tensor, smoothness: float
             return x + (x - apply_stencil(stencil, x)) / smoothness
 
         target = stylized[None] * weight  # (1, C, H, W)
-        guess = guided_filter(stylized[None], photo[None]) * weight
+        guess = guided_smooth(stylized[None], photo[None]) * weight
         solved = conjugate_gradients(system, target, guess, rtol, max_iterations)
         results.append(solved / weight)
     return torch.cat(results)
@@ -286,7 +223,7 @@ def smooth(image: torch.Tensor, content: torch.Tensor, method: str = "auto") -> 
     """Photorealistic smoothing of stylized `image` along the edges of `content`.
 
     image, content: (N, 3, H, W) float RGB in [0, 1], the same shape. method: "matting"
-    (closed form, matting_smooth), "guided" (guided_filter, its coefficients fitted on at most
+    (closed form, matting_smooth), "guided" (guided_smooth, its coefficients fitted on at most
     ~GUIDED_MAX_PIXELS pixels) or "auto" (see resolve_method).
     Returns (N, 3, H, W) float32 in [0, 1] on image's device.
     """
@@ -299,7 +236,7 @@ def smooth(image: torch.Tensor, content: torch.Tensor, method: str = "auto") -> 
         smoothed = matting_smooth(image, content)
     else:
         subsample = math.ceil(math.sqrt(image.shape[-2] * image.shape[-1] / GUIDED_MAX_PIXELS))
-        smoothed = guided_filter(image, content.to(image.device), subsample=subsample)
+        smoothed = guided_smooth(image, content.to(image.device), subsample)
     return smoothed.clamp(0.0, 1.0)
 
 

@@ -19,8 +19,9 @@ and its covariance with the three colour channels over window k,
 
 the residual of the ridge regression of V_c on the content's colours in each window (Levin et
 al. eq. 5 minimised over the affine coefficients). So the energy needs only 3x3 box means of V,
-V^2 and V * I: no N x N matrix (25 nonzeros per pixel as a sparse matrix: Luan et al.'s Matlab
-step, or pymatting's cf_laplacian), no extra dependency, the same code on CPU and GPU, and
+V^2 and V * I over the windows inside the image (fastnst.core.filters.box_mean, "valid"): no
+N x N matrix (25 nonzeros per pixel as a sparse matrix: Luan et al.'s Matlab step, or
+pymatting's cf_laplacian), no extra dependency, the same code on CPU and GPU, and
 autograd gives the gradient 2 M_I V_c of Luan et al.'s eq. (3). float64 because A_k reaches
 n / epsilon ~ 1e8 in flat windows, where float32 rounding of cov_k would dominate the result.
 tests/test_affine.py checks it against a port of Levin et al.'s getLaplacian1.m.
@@ -33,9 +34,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from fastnst.core.errors import FastNSTError
+from fastnst.core.filters import box_mean
 from fastnst.losses.perceptual import Features, LossTerm
 
 # Levin et al. 2008 and Luan et al. 2017 (deepmatting_seg.lua -eps, gen_laplacian.m): epsilon
@@ -51,16 +52,6 @@ RADIUS = 1
 BYTES_PER_PIXEL = 700
 # Largest content (in pixels) the term accepts by default: 4 MP (2048 x 2048), ~2.7 GiB.
 MAX_PIXELS = 4_194_304
-
-
-def box_mean(images: torch.Tensor, radius: int = RADIUS) -> torch.Tensor:
-    """Mean over every (2 radius + 1)^2 window fully inside the image.
-
-    images: (N, C, H, W) -> (N, C, H - 2 radius, W - 2 radius), same dtype; window k's mean
-    sits at its top-left corner's position.
-    """
-    size = 2 * radius + 1
-    return F.avg_pool2d(images, size, stride=1)
 
 
 def check_size(height: int, width: int, max_pixels: int = MAX_PIXELS) -> None:
@@ -107,9 +98,9 @@ class MattingLaplacian:
                                f"{2 * radius + 1}x{2 * radius + 1} px, got {width}x{height}")
         image = content.detach().double()
         window = (2 * radius + 1) ** 2
-        mean = box_mean(image, radius)  # (B, 3, h, w)
+        mean = box_mean(image, radius, "valid")  # (B, 3, h, w)
         products = image[:, :, None] * image[:, None]  # (B, 3, 3, H, W): I_i * I_j
-        second = box_mean(products.flatten(1, 2), radius).unflatten(1, (3, 3))
+        second = box_mean(products.flatten(1, 2), radius, "valid").unflatten(1, (3, 3))
         covariance = second - mean[:, :, None] * mean[:, None]  # (B, 3, 3, h, w)
         covariance = covariance.permute(0, 3, 4, 1, 2)  # (B, h, w, 3, 3)
         regulariser = epsilon / window * torch.eye(3, dtype=image.dtype, device=image.device)
@@ -131,11 +122,12 @@ class MattingLaplacian:
         n, channels = v.shape[:2]
         if self.content.shape[0] not in (1, n):
             raise ValueError(f"{n} images for {self.content.shape[0]} Laplacians")
-        v_mean = box_mean(v, self.radius)  # (N, C, h, w)
-        variance = box_mean(v * v, self.radius) - v_mean ** 2
+        v_mean = box_mean(v, self.radius, "valid")  # (N, C, h, w)
+        variance = box_mean(v * v, self.radius, "valid") - v_mean ** 2
         # cov_k(V_c, I_j) = mean_k(V_c I_j) - mean_k(V_c) mu_kj
         products = v[:, :, None] * self.content[:, None]  # (N, C, 3, H, W)
-        cross = box_mean(products.flatten(1, 2), self.radius).unflatten(1, (channels, 3))
+        cross = box_mean(products.flatten(1, 2), self.radius, "valid").unflatten(
+            1, (channels, 3))
         covariance = cross - v_mean[:, :, None] * self.mean[:, None]  # (N, C, 3, h, w)
         covariance = covariance.permute(0, 1, 3, 4, 2)  # (N, C, h, w, 3)
         inverse = self.inverse.expand(n, *self.inverse.shape[1:])  # (N, h, w, 3, 3)
