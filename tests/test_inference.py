@@ -24,7 +24,7 @@ from fastnst.core.errors import FastNSTError
 from fastnst.core.images import to_tensor
 from fastnst.core.memory import keep_freed_memory
 from fastnst.inference.backends import load_stylizer
-from fastnst.inference.stylizer import Stylizer
+from fastnst.inference.stylizer import Stylizer, frame_batches
 from fastnst.models.checkpoint import load_model, save_model
 from fastnst.models.johnson import TransformerNet
 from tests.conftest import CONTENT, ROOT
@@ -63,6 +63,27 @@ def test_channels_last_matches_contiguous():
     assert out.is_contiguous() and torch.allclose(out, contiguous, atol=1e-5, rtol=0)
 
 
+def test_frame_batches_group_consecutive_same_sized_frames_lazily():
+    frames = [torch.full((3, 4, 5), float(i)) for i in range(5)] + [torch.zeros(3, 6, 5)] + [
+        torch.full((3, 4, 5), 9.0)]
+    pulled: list[int] = []
+
+    def stream():
+        for index, frame in enumerate(frames):
+            pulled.append(index)
+            yield frame
+
+    batches = frame_batches(stream(), 2)
+    first = next(batches)
+    assert first.shape == (2, 3, 4, 5) and pulled == [0, 1]  # yielded before frame 2 is read
+    rest = list(batches)
+    assert [tuple(b.shape[:3]) for b in rest] == [(2, 3, 4), (1, 3, 4), (1, 3, 6), (1, 3, 4)]
+    assert torch.equal(torch.cat([first, *[b for b in rest if b.shape[-2] == 4]])[:, 0, 0, 0],
+                       torch.tensor([0.0, 1, 2, 3, 4, 9]))
+    with pytest.raises(FastNSTError, match="batch_size must be at least 1"):
+        next(frame_batches(iter(frames), 0))
+
+
 def test_batches_equal_single_frames_and_split_on_size_changes():
     stylizer = Stylizer(make_net(0.25), device="cpu")
     frames = [torch.rand(3, 24, 32) for _ in range(5)] + [torch.rand(3, 16, 16)]
@@ -78,7 +99,7 @@ def test_batches_equal_single_frames_and_split_on_size_changes():
     assert calls == [2, 2, 1, 1]  # 5 same-size frames in 2+2+1, then the new size alone
     for frame, out in zip(frames, outputs, strict=True):
         assert torch.allclose(out, original(frame[None])[0], atol=1e-5, rtol=0)
-    with pytest.raises(FastNSTError, match="batch-size"):
+    with pytest.raises(FastNSTError, match="batch_size must be at least 1"):
         list(stylizer.stylize_batches(frames, batch_size=0))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from fastnst.evaluation.metrics import (
     QualityMetric,
 )
 from fastnst.evaluation.temporal import METRIC_FLOW, ChangeMeter, input_flow, temporal_error
-from fastnst.inference.stylizer import Stylizer
+from fastnst.inference.stylizer import Stylizer, frame_batches
 from fastnst.inference.temporal import (
     DEFAULT_WEIGHT,
     FLOW_MAX_SIZE,
@@ -272,7 +272,7 @@ def evaluate_video(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     shape: tuple[int, ...] = ()
     # a bar only on a terminal: logs and pipes get the error line alone
     with tqdm(desc="frames", unit="frame", disable=None if progress else True) as bar:
-        for batch in _frame_batches(frames, config.batch_size):  # (B, 3, H, W)
+        for batch in frame_batches(frames, config.batch_size):  # (B, 3, H, W)
             shape = tuple(batch.shape)
             started = time.perf_counter()
             plain = stylizer.stylize_tensor(batch)
@@ -337,18 +337,6 @@ def evaluate_video(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
         "temporal_over_per_frame": {key: ratio(key) for key in (
             "temporal_error", "warping_error", "style_error", "content_error")},
     }
-
-
-def _frame_batches(frames: Iterator[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
-    """(3, H, W) frames -> (B, 3, H, W) batches of consecutive same-sized frames."""
-    batch: list[torch.Tensor] = []
-    for frame in frames:
-        if batch and (len(batch) == batch_size or frame.shape != batch[0].shape):
-            yield torch.stack(batch)
-            batch = []
-        batch.append(frame)
-    if batch:
-        yield torch.stack(batch)
 
 
 def _cell(value: float | None, width: int, digits: int = 3) -> str:

@@ -73,6 +73,28 @@ def blend(stylized: torch.Tensor, photo: torch.Tensor, strength: float) -> torch
     return (1.0 - strength) * photo.float() + strength * stylized.float()
 
 
+def frame_batches(frames: Iterable[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
+    """Group a stream of (3, H, W) frames into (B, 3, H, W) batches, 1 <= B <= batch_size.
+
+    Consecutive frames of one size share a batch; a size change starts a new one; order is
+    kept. Frames are pulled lazily and a full batch is yielded before the next frame is
+    pulled, so a decoder can feed this without the stream ever being held whole.
+    """
+    if batch_size < 1:
+        raise FastNSTError(f"batch_size must be at least 1, not {batch_size}")
+    batch: list[torch.Tensor] = []
+    for frame in frames:
+        if batch and frame.shape != batch[0].shape:
+            yield torch.stack(batch)  # (B, 3, H, W)
+            batch = []
+        batch.append(frame)
+        if len(batch) == batch_size:
+            yield torch.stack(batch)
+            batch = []
+    if batch:
+        yield torch.stack(batch)
+
+
 def _warn_eager(err: Exception) -> None:
     warnings.warn(f"torch.compile unavailable, running eagerly ({type(err).__name__}: "
                   f"{first_line(err, 200)})", RuntimeWarning, stacklevel=4)
@@ -133,23 +155,12 @@ class BaseStylizer(ABC):
                         batch_size: int) -> Iterator[torch.Tensor]:
         """Stylize a stream of (3, H, W) float frames in [0, 1], `batch_size` per forward pass.
 
-        Yields stylized (3, H, W) float32 CPU frames in input order. Consecutive frames of
-        one size share a batch; a size change starts a new one. Frames are pulled lazily,
-        so a decoder can feed this and an encoder consume it without holding the stream.
+        Yields stylized (3, H, W) float32 CPU frames in input order, batched by
+        `frame_batches`, so a decoder can feed this and an encoder consume it without holding
+        the stream.
         """
-        if batch_size < 1:
-            raise FastNSTError("--batch-size must be >= 1")
-        batch: list[torch.Tensor] = []
-        for frame in frames:
-            if batch and frame.shape != batch[0].shape:
-                yield from self.stylize_tensor(torch.stack(batch))  # (B, 3, H, W)
-                batch = []
-            batch.append(frame)
-            if len(batch) == batch_size:
-                yield from self.stylize_tensor(torch.stack(batch))
-                batch = []
-        if batch:
-            yield from self.stylize_tensor(torch.stack(batch))
+        for batch in frame_batches(frames, batch_size):
+            yield from self.stylize_tensor(batch)
 
     def _stylize_upright(self, image: Image.Image) -> Image.Image:
         return to_pil(self.stylize_tensor(to_tensor(image).unsqueeze(0)))
