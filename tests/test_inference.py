@@ -180,7 +180,7 @@ def test_load_stylizer_refuses_combinations(tmp_path):
         load_stylizer(model, "onnx", precision="bf16", tile=64)
     with pytest.raises(FastNSTError, match="--backend onnx"):
         load_stylizer(tmp_path / "model.onnx", "torch")
-    with pytest.raises(FastNSTError, match="--tile must be at least 16"):
+    with pytest.raises(FastNSTError, match="tile must be at least 16 px, not 8"):
         Stylizer(make_net(0.25), device="cpu", tile=8)
 
 

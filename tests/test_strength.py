@@ -208,9 +208,9 @@ def test_torchscript_export_takes_the_strength(conditioned, contents, tmp_path):
 
 
 def test_strength_out_of_range_is_refused():
-    with pytest.raises(FastNSTError, match="--strength must be between 0 and 1"):
+    with pytest.raises(FastNSTError, match="strength must be between 0 and 1, not 1.5"):
         Stylizer(TransformerNet(width=0.25), device="cpu", strength=1.5)
-    with pytest.raises(FastNSTError, match="--strength"):
+    with pytest.raises(FastNSTError, match="strength must be between 0 and 1"):
         Stylizer(TransformerNet(width=0.25), device="cpu").with_controls(strength=-0.1)
 
 

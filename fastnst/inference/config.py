@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastnst.core.config import check_choices, option
@@ -83,18 +84,32 @@ class StylizeConfig:
             raise FastNSTError("give at least one input image or folder")
         if self.max_size is not None and self.max_size < 16:
             raise FastNSTError("--max-size must be at least 16 px")
-        if self.tile is not None and self.tile < 16:
-            raise FastNSTError("--tile must be at least 16 px (or 0 for no tiling)")
-        if self.stats_max_pixels is not None and self.stats_max_pixels < 4096:
-            raise FastNSTError("--stats-max-pixels must be at least 4096")
+        # The library's checks (fastnst.inference.stylizer), run before any model loads or
+        # output folder is made, their words mapped to the flags.
+        from fastnst.inference.stylizer import check_strength, check_tiling
+
+        _as_flag("--tile", lambda: check_tiling(self.tile, None), " (or 0 for no tiling)")
+        _as_flag("--stats-max-pixels", lambda: check_tiling(None, self.stats_max_pixels))
+        _as_flag("--strength", lambda: check_strength(self.strength))
         if self.batch_size < 1:
             raise FastNSTError("--batch-size must be >= 1")
         if not 1 <= self.quality <= 100:
             raise FastNSTError("--quality must be between 1 and 100")
         if self.max_pixels < 1:
             raise FastNSTError("--max-pixels must be >= 1")
-        if not 0.0 <= self.strength <= 1.0:
-            raise FastNSTError("--strength must be between 0 and 1")
+
+
+def _as_flag(flag: str, check: Callable[[], object], hint: str = "") -> None:
+    """Run a library check; its FastNSTError names the parameter, re-raised naming the flag."""
+    try:
+        check()
+    except FastNSTError as err:
+        name, message = flag.lstrip("-").replace("-", "_"), str(err)
+        if message.startswith(name):
+            message = flag + message[len(name):]
+        else:
+            message = f"{flag}: {message}"
+        raise FastNSTError(message + hint) from None
 
 
 EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}

@@ -61,8 +61,18 @@ def _upright(image: Image.Image) -> Image.Image:
 def check_strength(strength: float) -> float:
     """The strength as a float; FastNSTError unless 0 <= strength <= 1."""
     if not 0.0 <= strength <= 1.0:
-        raise FastNSTError(f"--strength must be between 0 and 1, not {strength}")
+        raise FastNSTError(f"strength must be between 0 and 1, not {strength}")
     return float(strength)
+
+
+def check_tiling(tile: int | None, stats_max_pixels: int | None) -> None:
+    """FastNSTError unless tile (px; None: no tiling) >= 16 and stats_max_pixels (None: one
+    tile's pixels) >= 4096: smaller tiles are mostly margin, and smaller statistics passes
+    run the net on images under 64 x 64 px."""
+    if tile is not None and tile < 16:
+        raise FastNSTError(f"tile must be at least 16 px, not {tile}")
+    if stats_max_pixels is not None and stats_max_pixels < 64 * 64:
+        raise FastNSTError(f"stats_max_pixels must be at least 4096, not {stats_max_pixels}")
 
 
 def blend(stylized: torch.Tensor, photo: torch.Tensor, strength: float) -> torch.Tensor:
@@ -190,10 +200,7 @@ class Stylizer(BaseStylizer):
                  strength: float = 1.0, preserve_colors: bool = False) -> None:
         if precision not in _DTYPES:
             raise FastNSTError(f"precision must be 32, 16 or bf16, not {precision!r}")
-        if tile is not None and tile < 16:
-            raise FastNSTError("--tile must be at least 16 px")
-        if stats_max_pixels is not None and stats_max_pixels < 64 * 64:
-            raise FastNSTError("--stats-max-pixels must be at least 4096")
+        check_tiling(tile, stats_max_pixels)
         require_one_style(net, (meta or {}).get("model", "this model"))
         self.device = resolve_device(device)
         self.dtype = _DTYPES[precision]
