@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fastnst.cli.docs import COMMANDS as CLI_MODULES
-from fastnst.cli.docs import program
+from fastnst.cli import COMMANDS as CLI_MODULES
+from fastnst.cli import program
 from tests.conftest import CONTENT, ROOT
 
 pytest.importorskip("setuptools")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fastnst.cli.docs import COMMANDS, flag_table, program, readme_blocks
+from fastnst.cli import COMMANDS, program
+from scripts.readme_flags import flag_table, readme_blocks
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -19,7 +20,7 @@ README = (ROOT / "README.md").read_text()
 @pytest.mark.parametrize("module", COMMANDS)
 def test_flag_table_matches_the_parser(module: str) -> None:
     """Both directions: a flag missing from the README, a README flag the parser lacks, or a
-    stale default all show up as a difference. Refresh with python -m fastnst.cli.docs --write
+    stale default all show up as a difference. Refresh with python scripts/readme_flags.py --write
     README.md."""
     blocks = readme_blocks(README)
     assert program(module) in blocks, f"README.md has no flags block for {program(module)}"

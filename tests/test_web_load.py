@@ -1,4 +1,4 @@
-"""The load test script (fastnst/web/loadtest.py) against a site it starts itself."""
+"""The load test script (scripts/web_load.py) against a site it starts itself."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fastnst.web.loadtest import main, percentile
+from scripts.web_load import main, percentile
 
 
 def test_percentile_interpolates_between_order_statistics() -> None:

@@ -1,7 +1,7 @@
-"""The README's flag tables, generated from the command parsers (`python -m fastnst.cli.docs`).
+"""The README's flag tables, generated from the command parsers (`python scripts/readme_flags.py`).
 
 Each table sits in README.md between `<!-- flags: COMMAND -->` and `<!-- /flags -->`;
-`python -m fastnst.cli.docs --write README.md` refreshes them and a test checks they match,
+`python scripts/readme_flags.py --write README.md` refreshes them and a test checks they match,
 so the manual always lists every flag with its real default, and nothing else.
 """
 
@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-COMMANDS = ("train", "stylize", "slow", "invert", "photo", "eval", "info", "sheet", "export",
-            "bench", "prepare_data", "web")
+from fastnst.cli import COMMANDS, program
+
 _PIPE = "\\|"  # a | inside a table cell, code spans included (GitHub-flavoured markdown)
 _BLOCK = re.compile(r"(<!-- flags: (\S+) -->\n)(.*?)(<!-- /flags -->)", re.S)
 
@@ -23,10 +23,6 @@ _BLOCK = re.compile(r"(<!-- flags: (\S+) -->\n)(.*?)(<!-- /flags -->)", re.S)
 def command_parser(module: str) -> argparse.ArgumentParser:
     """The parser of `fastnst-<module>` (module as in COMMANDS)."""
     return importlib.import_module(f"fastnst.cli.{module}").COMMAND.parser()
-
-
-def program(module: str) -> str:
-    return f"fastnst-{module.replace('_', '-')}"
 
 
 def _usage(action: argparse.Action) -> str:
@@ -73,7 +69,7 @@ def readme_blocks(readme: str) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fastnst.cli.docs", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python scripts/readme_flags.py", description=__doc__)
     parser.add_argument("--write", metavar="README", help="refresh the tables in this file")
     args = parser.parse_args(argv)
     if args.write:
