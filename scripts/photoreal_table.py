@@ -33,8 +33,8 @@ from PIL import Image
 
 from fastnst.cli.eval import main as eval_main
 from fastnst.core.images import list_images, open_image, save_image
-from fastnst.evaluation.photoreal import SECONDS_FILE, Pair, find_pairs
 from fastnst.inference.smoothing import smooth_image
+from fastnst.photoreal.report import SECONDS_FILE, Pair, find_pairs
 
 LINKED = ("input", "style", "seg", "luan")
 SLOW_MASKS, SLOW_AUTO, FAST = "slow_masks", "slow_auto", "fast"

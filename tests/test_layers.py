@@ -8,8 +8,8 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 # Bottom to top, as in docs/architecture.md; names on one floor do not import each other.
-FLOORS = (("core",), ("nets",), ("models",), ("losses",), ("inference",), ("photoreal",),
-          ("optim",), ("evaluation",), ("training",), ("bench", "web"), ("cli",))
+FLOORS = (("core",), ("nets",), ("models",), ("losses",), ("inference",), ("optim",),
+          ("evaluation",), ("photoreal",), ("training",), ("bench", "web"), ("cli",))
 FLOOR = {name: level for level, names in enumerate(FLOORS) for name in names}
 
 

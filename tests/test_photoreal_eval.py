@@ -1,4 +1,4 @@
-"""fastnst.evaluation.photoreal and fastnst-eval --photoreal: the metrics on known answers and
+"""fastnst.photoreal.metrics and .report, fastnst-eval --photoreal: the metrics on known answers and
 the table over a small generated pairs folder."""
 
 from __future__ import annotations
@@ -13,17 +13,16 @@ from PIL import Image
 from fastnst.cli.eval import main as eval_main
 from fastnst.core.filters import box_mean
 from fastnst.core.images import load_tensor, to_pil
-from fastnst.evaluation import photoreal
 from fastnst.evaluation.metrics import METRIC_STYLE_LAYERS, QualityMetric
-from fastnst.evaluation.photoreal import (
+from fastnst.photoreal import report
+from fastnst.photoreal.metrics import (
     PhotorealMetric,
     StyleTarget,
-    find_pairs,
     gradient_magnitude,
-    pair_key,
     ssim,
     structure_similarity,
 )
+from fastnst.photoreal.report import find_pairs, pair_key
 from tests.conftest import ASSETS, CONTENT, STYLE
 
 BLUE, GREEN = (0, 0, 255), (0, 255, 0)
@@ -188,7 +187,7 @@ def test_find_pairs_matches_numbers_and_masks(pairs_folder):
 @pytest.fixture
 def shared_metric(metric, monkeypatch) -> None:
     """fastnst-eval --photoreal runs with the module's metric (one VGG load for the file)."""
-    monkeypatch.setattr(photoreal, "PhotorealMetric", lambda device: metric)
+    monkeypatch.setattr(report, "PhotorealMetric", lambda device: metric)
 
 
 def test_eval_cli_photoreal_table_and_json(pairs_folder, tmp_path, capsys, shared_metric):

@@ -25,7 +25,7 @@ def evaluate_model(config: EvalConfig) -> int:
 
     output = check_output_file(config.output, (".json",)) if config.output else None
     if config.photoreal is not None:
-        from fastnst.evaluation.photoreal import evaluate_photoreal, format_photoreal
+        from fastnst.photoreal.report import evaluate_photoreal, format_photoreal
 
         report = evaluate_photoreal(config.photoreal, config.outputs, config.reference,
                                     config.max_size, config.max_pixels, config.device)

@@ -24,8 +24,8 @@ def mask_paths(output: Path) -> tuple[Path, Path]:
 
 
 def photo(config: PhotoConfig) -> int:
-    from fastnst.optim.photoreal import run_photo
     from fastnst.photoreal.masks import resize_labels, save_mask
+    from fastnst.photoreal.transfer import run_photo
 
     output = check_output_file(config.output, SAVE_SUFFIXES)
     result = run_photo(config)

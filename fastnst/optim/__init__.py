@@ -1,1 +1,2 @@
-"""Pixel optimisation: the Gatys et al. baseline (and later photoreal and feature inversion)."""
+"""Pixel optimisation: the Gatys et al. baseline (`gatys`) and feature inversion (`invert`).
+Photorealistic transfer, which builds on the baseline, is fastnst.photoreal."""

@@ -1,5 +1,6 @@
-"""Photorealistic style transfer (Luan et al. 2017): masks, region finding, upsampling, config.
-
-The optimisation itself is fastnst.optim.photoreal; its loss terms are fastnst.losses.masked
-(Grams per region) and fastnst.losses.affine (the matting Laplacian).
+"""Photorealistic style transfer (Luan et al. 2017), all of it: the algorithm (`transfer`:
+pixels optimised coarse to fine against masked style Grams and the matting-Laplacian term of
+fastnst.losses), its starting image (`start`), masks (`masks`: colour-coded PNGs; `clusters`:
+found with --auto-masks), upsampling along the content's edges (`upsample`), the settings
+of fastnst-photo (`config`), and its evaluation (`metrics`, `report`: fastnst-eval --photoreal).
 """

@@ -216,8 +216,8 @@ def _photoreal(content: torch.Tensor, style_image: Image.Image, record: JobRecor
     """Luan et al. with fastnst-photo's defaults and automatic regions: 2/3 of the steps at
     half size, the rest at full size (fastnst-photo's last level is upsampling only at 4x
     the coarsest; here the output size is optimised too, as users asked for a size)."""
-    from fastnst.optim.photoreal import transfer_photo
     from fastnst.photoreal.config import PhotoConfig
+    from fastnst.photoreal.transfer import transfer_photo
 
     coarse = max(1, round(record.iterations * 2 / 3))
     photo = PhotoConfig(content="upload", style="upload", output="upload.png",
