@@ -13,6 +13,7 @@ from fastapi import (
     File,
     Form,
     HTTPException,
+    Path,
     Query,
     Request,
     Response,
@@ -20,9 +21,11 @@ from fastapi import (
 )
 from fastapi.responses import FileResponse
 from PIL import Image
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from fastnst.core.errors import FastNSTError
 from fastnst.web.config import ALGORITHMS
+from fastnst.web.gallery import ITEM_ID, MAX_PAGE
 from fastnst.web.images import MEDIA_TYPES, encode_image, read_upload
 from fastnst.web.queue import TRAIN
 from fastnst.web.schemas import (
@@ -33,8 +36,10 @@ from fastnst.web.schemas import (
     JobStatus,
     Shared,
     Style,
+    errors,
 )
 from fastnst.web.site import (
+    JOB_ID,
     Site,
     check_job_id,
     client_id,
@@ -42,12 +47,30 @@ from fastnst.web.site import (
     get_site,
     owner_token,
 )
+from fastnst.web.trained import NAME_PREFIX
 
 router = APIRouter()
 SiteDep = Annotated[Site, Depends(get_site)]
 # A plain address check: the mail server has the last word; this catches typos and header
 # injection (no spaces or line breaks).
 EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+# The name of a model a training job made (fastnst.web.trained): its prefix and the job's id.
+TRAINED_STYLE = re.compile(rf"^{NAME_PREFIX}{JOB_ID.pattern[1:]}")
+JOB_IMAGES = {"result.png": ("result", "png"), "preview.jpg": ("preview", "jpeg")}
+
+
+class JobIdConvertor(StringConvertor):
+    """A `{job_id:job_id}` path segment: a job id's shape only, so that /api/jobs/train is
+    not a job's URL (its Allow header names POST alone) and other shapes are 404."""
+
+    regex = JOB_ID.pattern[1:-1]
+
+
+register_url_convertor("job_id", JobIdConvertor())
+# Path parameters as the schema declares them; the handlers answer 404 for any other value
+# (a URL that names nothing), so the patterns are documented, not enforced by FastAPI (422).
+JobIdPath = Annotated[str, Path(description="a job's id, 16 URL-safe characters",
+                                json_schema_extra={"pattern": JOB_ID.pattern})]
 
 
 @router.get("/api/styles", response_model=list[Style], tags=["styles"])
@@ -62,8 +85,8 @@ def list_styles(request: Request, site: SiteDep) -> list[Style]:
                       for m in site.trained.listed(owner_token(request))]
 
 
-@router.get("/api/styles/{name}/thumbnail.jpg", tags=["styles"],
-            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+@router.get("/api/styles/{name}/thumbnail.jpg", tags=["styles"], response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}}, **errors(404, 422)})
 def style_thumbnail(name: str, request: Request, site: SiteDep) -> Response:
     """A small JPEG of the style image the model was trained on."""
     data = site.style_thumbnail(name)
@@ -76,10 +99,15 @@ def style_thumbnail(name: str, request: Request, site: SiteDep) -> Response:
 
 
 @router.post("/api/stylize", tags=["stylize"], response_class=Response,
-             responses={200: {"content": {"image/png": {}}, "description": "the result, PNG"}})
+             responses={200: {"content": {"image/png": {}}, "description": "the result, PNG"},
+                        **errors(400, 403, 404, 413, 422, 429,
+                                 e400="unknown style, or the photo is not a readable image "
+                                      "within the site's pixel limit",
+                                 e404="a trained-ID style this browser is not offered")})
 async def stylize(request: Request, site: SiteDep,
                   image: Annotated[UploadFile, File(description="the photo")],
-                  style: Annotated[str, Form(description="a name from /api/styles")],
+                  style: Annotated[str, Form(min_length=1,
+                                             description="a name from /api/styles")],
                   strength: Annotated[float, Form(ge=0, le=1)] = 1.0,
                   preserve_colors: Annotated[bool, Form()] = False,
                   max_size: Annotated[int | None, Form(ge=16, description="long side, px; at "
@@ -92,7 +120,10 @@ async def stylize(request: Request, site: SiteDep,
     try:
         checkpoint = site.style_file(style, owner_token(request))
     except KeyError:
-        raise HTTPException(400, f"unknown style {style[:40]!r}; see /api/styles") from None
+        # A trained model's name that this browser is not offered names a model it cannot
+        # see (as its thumbnail does: 404); any other name is a bad field (400).
+        status = 404 if TRAINED_STYLE.match(style) else 400
+        raise HTTPException(status, f"unknown style {style[:40]!r}; see /api/styles") from None
     side = min(max_size or site.config.max_side, site.config.max_side)
     data = await image.read()
 
@@ -108,12 +139,16 @@ async def stylize(request: Request, site: SiteDep,
     return Response(result, media_type=MEDIA_TYPES["png"])
 
 
-@router.post("/api/jobs", status_code=201, response_model=JobCreated, tags=["jobs"])
+@router.post("/api/jobs", status_code=201, response_model=JobCreated, tags=["jobs"],
+             responses=errors(400, 403, 413, 422, 429, 503,
+                              e400="a photo or style image that is not a readable image "
+                                   "within the site's pixel limit"))
 async def create_job(request: Request, response: Response, site: SiteDep,
                      content: Annotated[UploadFile, File(description="the photo")],
                      style: Annotated[UploadFile, File(description="any style image")],
-                     algorithm: Annotated[str, Form(description="artistic (Gatys et al.) or "
-                                                    "photoreal (Luan et al.)")] = "artistic",
+                     algorithm: Annotated[str, Form(
+                         description="artistic (Gatys et al.) or photoreal (Luan et al.)",
+                         json_schema_extra={"enum": list(ALGORITHMS)})] = "artistic",
                      size: Annotated[int | None, Form(ge=64, description="output long side, "
                                                       "px")] = None,
                      iterations: Annotated[int | None, Form(ge=1)] = None,
@@ -162,39 +197,44 @@ def label_from_filename(filename: str | None) -> str:
     return re.sub(r"[^\w -]+", "", stem)[:60] or "custom style"
 
 
-@router.get("/api/jobs/{job_id}", response_model=JobStatus, tags=["jobs"])
-def job_status(job_id: str, site: SiteDep) -> JobStatus:
+@router.get("/api/jobs/{job_id:job_id}", response_model=JobStatus, tags=["jobs"],
+            responses=errors(404, 422))
+def job_status(job_id: JobIdPath, site: SiteDep) -> JobStatus:
     """A job's state and progress (poll it)."""
     record = site.board.get(check_job_id(job_id))
     return JobStatus.of(record, site.board.queue_position(record))
 
 
-@router.delete("/api/jobs/{job_id}", response_model=JobStatus, tags=["jobs"])
-def cancel_job(job_id: str, request: Request, site: SiteDep) -> JobStatus:
+@router.delete("/api/jobs/{job_id:job_id}", response_model=JobStatus, tags=["jobs"],
+               responses=errors(403, 404, 409, 422))
+def cancel_job(job_id: JobIdPath, request: Request, site: SiteDep) -> JobStatus:
     """Cancel your own job (403 for others' jobs, 409 once it ended). A running job stops
     at its next step."""
     record = site.board.cancel(check_job_id(job_id), owner_token(request))
     return JobStatus.of(record, None)
 
 
-@router.get("/api/jobs/{job_id}/{kind}", tags=["jobs"], response_class=Response,
-            responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}})
-def job_image(job_id: str, kind: str, site: SiteDep) -> Response:
+@router.get("/api/jobs/{job_id:job_id}/{kind}", tags=["jobs"], response_class=Response,
+            responses={200: {"content": {"image/png": {}, "image/jpeg": {}}},
+                       **errors(404, 422, e404="no such job, or it has no such image yet")})
+def job_image(job_id: JobIdPath,
+              kind: Annotated[str, Path(json_schema_extra={"enum": list(JOB_IMAGES)})],
+              site: SiteDep) -> Response:
     """result.png once done; preview.jpg while running."""
-    names = {"result.png": ("result", "png"), "preview.jpg": ("preview", "jpeg")}
-    if kind not in names:
+    if kind not in JOB_IMAGES:
         raise HTTPException(404, "no such job image (result.png or preview.jpg)")
     site.board.get(check_job_id(job_id))
-    data = site.board.store.image(job_id, names[kind][0])
+    data = site.board.store.image(job_id, JOB_IMAGES[kind][0])
     if data is None:
         raise HTTPException(404, f"the job has no {kind} yet")
-    return Response(data, media_type=MEDIA_TYPES[names[kind][1]],
+    return Response(data, media_type=MEDIA_TYPES[JOB_IMAGES[kind][1]],
                     headers={"Cache-Control": "no-store"})
 
 
-@router.get("/api/gallery", response_model=GalleryPage, tags=["gallery"])
+@router.get("/api/gallery", response_model=GalleryPage, tags=["gallery"],
+            responses=errors(422))
 def gallery_page(request: Request, site: SiteDep,
-                 page: Annotated[int, Query(ge=1)] = 1) -> GalleryPage:
+                 page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> GalleryPage:
     """Shared results, newest first, --gallery-page-size a page."""
     items, has_next = site.gallery.page(page, site.config.gallery_page_size)
     token = owner_token(request)
@@ -202,12 +242,18 @@ def gallery_page(request: Request, site: SiteDep,
                        has_next=has_next)
 
 
-@router.post("/api/gallery", status_code=201, response_model=Shared, tags=["gallery"])
+@router.post("/api/gallery", status_code=201, response_model=Shared, tags=["gallery"],
+             responses=errors(400, 403, 404, 409, 413, 422,
+                              e400="neither or both of image and job_id, or an image that is "
+                                   "not readable within the site's pixel limit",
+                              e403="a cross-site request, or another person's trained model",
+                              e404="no such job"))
 async def share(request: Request, response: Response, site: SiteDep,
                 image: Annotated[UploadFile | None, File(description="an image to share")]
                 = None,
-                job_id: Annotated[str | None, Form(description="or a finished job's id")]
-                = None,
+                job_id: Annotated[str | None, Form(
+                    description="or a finished job's id",
+                    json_schema_extra={"pattern": JOB_ID.pattern})] = None,
                 caption: Annotated[str, Form(max_length=200)] = "",
                 style: Annotated[str, Form(max_length=80)] = "") -> Shared:
     """Share an image (or a finished job's result) to the gallery. Sets the owner cookie
@@ -234,8 +280,9 @@ async def share(request: Request, response: Response, site: SiteDep,
     return Shared(id=item.id, image_url=f"/media/gallery/{item.id}.png")
 
 
-@router.delete("/api/gallery/{item_id}", tags=["gallery"])
-def unshare(item_id: str, request: Request, site: SiteDep) -> dict[str, str]:
+@router.delete("/api/gallery/{item_id}", tags=["gallery"], responses=errors(403, 404, 422))
+def unshare(item_id: Annotated[str, Path(json_schema_extra={"pattern": ITEM_ID.pattern})],
+            request: Request, site: SiteDep) -> dict[str, str]:
     """Delete an item you shared (403 for anyone else's)."""
     item = site.gallery.get(item_id)
     if item is None:
@@ -247,8 +294,12 @@ def unshare(item_id: str, request: Request, site: SiteDep) -> dict[str, str]:
     return {"deleted": item.id}
 
 
-@router.get("/media/gallery/{name}", tags=["gallery"], response_class=FileResponse)
-def gallery_file(name: str, site: SiteDep) -> FileResponse:
+@router.get("/media/gallery/{name}", tags=["gallery"], response_class=FileResponse,
+            responses={200: {"content": {"image/png": {}, "image/jpeg": {}}},
+                       **errors(404, 422)})
+def gallery_file(name: Annotated[str, Path(json_schema_extra={
+                     "pattern": rf"^{ITEM_ID.pattern[1:-1]}\.(png|thumb\.jpg)$"})],
+                 site: SiteDep) -> FileResponse:
     """A gallery image (ID.png) or its thumbnail (ID.thumb.jpg)."""
     item_id, _, suffix = name.partition(".")
     if suffix not in ("png", "thumb.jpg") or site.gallery.get(item_id) is None:

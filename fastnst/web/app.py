@@ -11,12 +11,14 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -28,6 +30,7 @@ from fastnst.web.config import WebConfig
 from fastnst.web.gallery import Gallery
 from fastnst.web.jobs import register_task
 from fastnst.web.limits import RateLimiter
+from fastnst.web.openapi import site_openapi
 from fastnst.web.queue import open_queue
 from fastnst.web.security import CONTENT_SECURITY_POLICY, SecurityMiddleware, body_too_large
 from fastnst.web.site import Site
@@ -109,6 +112,13 @@ def create_app(config: WebConfig, start_workers: bool = True) -> FastAPI:
     app.mount("/static-assets/content", StaticFiles(directory=CONTENT_DIR), name="samples")
     _add_docs(app)
     _add_error_handlers(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = site_openapi(app, config, list(site.styles.entries))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
@@ -134,6 +144,20 @@ def _add_docs(app: FastAPI) -> None:
         return HTMLResponse(html, headers={"Content-Security-Policy": policy})
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of every route at the request's path. Starlette's own 405 names only the
+    first route's, and /api/gallery, /api/jobs/ID have two routes each (GET and POST or
+    DELETE)."""
+    # FastAPI 0.165 nests included routers; iter_route_contexts walks them to their routes.
+    path = request.url.path
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        pattern = getattr(route, "path_regex", None)
+        if route.methods and pattern is not None and pattern.match(path):
+            methods |= route.methods
+    return sorted(methods)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     """Errors as {"detail": "one line"} JSON for the API, an HTML page for page URLs."""
 
@@ -149,6 +173,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
         headers = getattr(err, "headers", None)
+        if err.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         if err.status_code == 413:  # FastAPI's body limit says only "Content Too Large"
             err.detail = body_too_large(request.app.state.site.config.max_upload_bytes)
         path = request.url.path

@@ -27,6 +27,9 @@ ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
 THUMB_SIDE = 480  # px: two grid columns on a high-density phone screen
 MAX_CAPTION = 200  # characters
 MAX_STYLE = 80
+# Pages of the gallery a request may ask for: SQLite's OFFSET is a 64-bit integer, and a million
+# pages is past any gallery.
+MAX_PAGE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,9 @@ class Gallery:
         return None if row is None else GalleryItem(**dict(row))
 
     def page(self, number: int, size: int) -> tuple[list[GalleryItem], bool]:
-        """Items of page `number` (1-based), newest first, and whether a next page exists."""
-        offset = (max(1, number) - 1) * size
+        """Items of page `number` (1-based, at most MAX_PAGE), newest first, and whether a
+        next page exists."""
+        offset = (min(max(1, number), MAX_PAGE) - 1) * size
         with self._connect() as db:
             rows = db.execute("SELECT * FROM items ORDER BY created DESC, id LIMIT ? OFFSET ?",
                               (size + 1, offset)).fetchall()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -96,6 +97,33 @@ class Health(BaseModel):
     queue: str = Field(description="sqlite or redis")
     styles: int
     queued: int
+
+
+class ErrorDetail(BaseModel):
+    """The site's one error shape: every 4xx and 5xx answer of the API, 422 included."""
+
+    detail: str = Field(description="what went wrong, one line")
+
+
+# Why each error status happens, on every route that can answer it (see `errors`).
+ERROR_REASONS = {
+    400: "a field the schema cannot check: not a readable image, over the site's pixel limit",
+    403: "a cross-site request, or someone else's job or gallery item",
+    404: "no such job, image, gallery item or style",
+    409: "the job has already ended, or has no result yet",
+    413: "the request body is over --max-upload-mb",
+    422: "a field is missing or out of the bounds the schema declares",
+    429: "over a per-client limit; Retry-After says when to try again",
+    503: "the job queue is full",
+}
+
+
+def errors(*codes: int, **reasons: str) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of a route for its error statuses, each with the ErrorDetail body:
+    the ERROR_REASONS description, or the route's own (`reasons`, keyed "e404" etc.)."""
+    return {code: {"model": ErrorDetail,
+                   "description": reasons.get(f"e{code}", ERROR_REASONS[code])}
+            for code in codes}
 
 
 def iso_time(epoch: float) -> str:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastnst.web.api import checked_email, label_from_filename
 from fastnst.web.board import STYLE_SIDE
 from fastnst.web.queue import TRAIN
-from fastnst.web.schemas import JobCreated
+from fastnst.web.schemas import JobCreated, errors
 from fastnst.web.site import Site, client_id, ensure_owner_token, get_site
 
 router = APIRouter()
@@ -22,9 +22,11 @@ SiteDep = Annotated[Site, Depends(get_site)]
 
 
 @router.post("/api/jobs/train", status_code=201, response_model=JobCreated, tags=["jobs"],
-             responses={400: {"description": "not an image, or a bad e-mail address"},
-                        413: {"description": "painting over --train-upload-mb"},
-                        429: {"description": "you have a training job queued or running"}})
+             responses=errors(400, 403, 413, 422, 429, 503,
+                              e400="not an image, or a bad e-mail address",
+                              e413="the request over --max-upload-mb, or the painting over "
+                                   "--train-upload-mb",
+                              e429="you have a training job queued or running"))
 async def create_training_job(request: Request, response: Response, site: SiteDep,
                               style: Annotated[UploadFile, File(description="the painting")],
                               email: Annotated[str, Form(description="notified when it "
