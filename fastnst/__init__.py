@@ -22,8 +22,8 @@ _PUBLIC = {
     "PerceptualLoss": "fastnst.losses.perceptual",
     "build_perceptual_loss": "fastnst.losses.builder",
     "gram_matrix": "fastnst.losses.functional",
-    "build_loss_network": "fastnst.nets",
-    "stylize_slow": "fastnst.optim.gatys",
+    "build_loss_network": "fastnst.lossnets",
+    "stylize_slow": "fastnst.slow.gatys",
     "evaluate": "fastnst.evaluation.evaluate",
 }
 

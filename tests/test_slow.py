@@ -8,7 +8,7 @@ import torch
 from fastnst.core.images import load_tensor
 from fastnst.losses.builder import build_perceptual_loss
 from fastnst.losses.config import LossConfig
-from fastnst.optim.gatys import stylize_slow
+from fastnst.slow.gatys import stylize_slow
 from tests.conftest import CONTENT, STYLE
 
 

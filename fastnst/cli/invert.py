@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from fastnst.cli.common import Command
 from fastnst.core.files import check_output_file
 from fastnst.core.images import SAVE_SUFFIXES, save_image, to_pil
-from fastnst.optim.config import InvertConfig
+from fastnst.slow.config import InvertConfig
 
 COMMAND = Command("fastnst-invert", InvertConfig, "Feature inversion: rebuild a photo from noise "
                   "so that one loss-network layer sees it as the photo (content), or so that "
@@ -18,7 +18,7 @@ COMMAND = Command("fastnst-invert", InvertConfig, "Feature inversion: rebuild a 
 
 
 def invert(config: InvertConfig) -> int:
-    from fastnst.optim.invert import label, labelled_grid, layer_path, load_photo, run_invert
+    from fastnst.slow.invert import label, labelled_grid, layer_path, load_photo, run_invert
 
     assert config.layers is not None  # resolved by InvertConfig
     output = check_output_file(config.output, SAVE_SUFFIXES)  # the layer files share its folder

@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from fastnst.cli.common import Command
 from fastnst.core.files import check_output_file
 from fastnst.core.images import SAVE_SUFFIXES, save_image, to_pil
-from fastnst.optim.config import SlowConfig
+from fastnst.slow.config import SlowConfig
 
 COMMAND = Command("fastnst-slow", SlowConfig, "Gatys et al. style transfer: optimize the pixels "
                   "of one image (the quality baseline).", config_files=True)
 
 
 def slow(config: SlowConfig) -> int:
-    from fastnst.optim.gatys import run_slow
+    from fastnst.slow.gatys import run_slow
 
     output = check_output_file(config.output, SAVE_SUFFIXES)
     started = time.perf_counter()

@@ -52,9 +52,9 @@ from fastnst.models.checkpoint import (
     require_one_style,
     resolve_model,
 )
-from fastnst.optim.gatys import stylize_slow
+from fastnst.slow.gatys import stylize_slow
 
-# The slow baseline's settings: those of fastnst-slow (fastnst.optim.config.SlowConfig).
+# The slow baseline's settings: those of fastnst-slow (fastnst.slow.config.SlowConfig).
 BASELINE_OPTIMIZER = "lbfgs"
 BASELINE_INIT = "content"
 
@@ -131,7 +131,7 @@ def score_baseline(loss_config: LossConfig, style_path: Path, iterations: int,
                    ) -> tuple[list[ImageErrors], float]:
     """Errors of the slow baseline's outputs per image, and the seconds spent optimizing.
 
-    Each batch is optimized jointly (see fastnst.optim.gatys.stylize_slow); the metric's VGG
+    Each batch is optimized jointly (see fastnst.slow.gatys.stylize_slow); the metric's VGG
     is reused when the loss asks for the same network, weights and pooling.
     """
     device = metric.device

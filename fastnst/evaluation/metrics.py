@@ -22,7 +22,7 @@ from torch import nn
 
 from fastnst.losses.config import DEFAULT_STYLE_LAYERS
 from fastnst.losses.functional import gram_matrix
-from fastnst.nets import build_loss_network
+from fastnst.lossnets import build_loss_network
 
 METRIC_LOSS_NET = "vgg19"
 METRIC_VGG_WEIGHTS = "caffe"

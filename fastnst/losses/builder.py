@@ -19,7 +19,7 @@ from fastnst.losses.perceptual import (
     StyleTerm,
     TotalVariationTerm,
 )
-from fastnst.nets import build_loss_network
+from fastnst.lossnets import build_loss_network
 
 
 def load_style(config: LossConfig, path: str | Path) -> torch.Tensor:

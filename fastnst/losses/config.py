@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fastnst.core.config import check_choices, option
 from fastnst.core.errors import FastNSTError
 from fastnst.core.options import max_pixels_option
-from fastnst.nets import LOSS_NETWORKS
+from fastnst.lossnets import LOSS_NETWORKS
 
 GROUP = "perceptual loss"
 

@@ -163,7 +163,7 @@ class PerceptualLoss(nn.Module):
     """sum(term.weight * term(output)) over `terms`, with one loss-network pass per call.
 
     network: a frozen loss network, network(images, layers) -> {layer: activation}
-    (fastnst.nets). It is a submodule, so `.to(device)` moves it with the style Grams.
+    (fastnst.lossnets). It is a submodule, so `.to(device)` moves it with the style Grams.
     """
 
     def __init__(self, network: nn.Module, terms: Sequence[LossTerm]) -> None:

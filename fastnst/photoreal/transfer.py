@@ -34,13 +34,13 @@ from fastnst.losses import affine
 from fastnst.losses.affine import AffineTerm
 from fastnst.losses.masked import MaskedStyleTerm
 from fastnst.losses.perceptual import ContentTerm, PerceptualLoss, TotalVariationTerm
-from fastnst.nets import build_loss_network
-from fastnst.optim.gatys import StepCallback, stylize_slow
+from fastnst.lossnets import build_loss_network
 from fastnst.photoreal.clusters import auto_masks
 from fastnst.photoreal.config import PhotoConfig
 from fastnst.photoreal.masks import match_regions, one_hot, read_mask, resize_labels
 from fastnst.photoreal.start import region_colour_transfer
 from fastnst.photoreal.upsample import affine_upsample
+from fastnst.slow.gatys import StepCallback, stylize_slow
 
 # The smallest short side (px) of a level: conv5_1, at 1/16 of the image, still has a pixel.
 MIN_LEVEL_SIDE = 16

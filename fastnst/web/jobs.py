@@ -199,8 +199,8 @@ def _artistic(content: torch.Tensor, style_image: Image.Image, record: JobRecord
               on_step: Callable[[int, torch.Tensor], None]) -> Image.Image:
     """Gatys et al. with fastnst-slow's defaults (VGG19, L-BFGS from the content)."""
     from fastnst.losses.builder import build_perceptual_loss
-    from fastnst.optim.config import SlowConfig
-    from fastnst.optim.gatys import stylize_slow
+    from fastnst.slow.config import SlowConfig
+    from fastnst.slow.gatys import stylize_slow
 
     slow = SlowConfig(content="upload", style="upload", output="upload.png")
     style = to_tensor(resize_long_side(style_image, slow.style_size)).unsqueeze(0)

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # run from the tree, as on the GPU machine
 
 from fastnst.core.images import list_images, open_image, resize_long_side  # noqa: E402
-from fastnst.nets.vgg import caffe_weights_path  # noqa: E402
+from fastnst.lossnets.vgg import caffe_weights_path  # noqa: E402
 from fastnst.training.cache import cache_side  # noqa: E402
 from fastnst.training.photos import resize_and_crop  # noqa: E402
 

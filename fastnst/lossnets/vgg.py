@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from fastnst.core.errors import FastNSTError
-from fastnst.nets.base import (
+from fastnst.lossnets.base import (
     CAFFE_MEAN_BGR,
     TORCH_MEAN,
     TORCH_STD,

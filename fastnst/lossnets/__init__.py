@@ -15,7 +15,7 @@ Every network also takes a state-dict path in torchvision's layout (see the modu
 from __future__ import annotations
 
 from fastnst.core.errors import FastNSTError
-from fastnst.nets.base import NamedFeatures
+from fastnst.lossnets.base import NamedFeatures
 
 LOSS_NETWORKS = ("vgg19", "vgg16", "squeezenet")
 
@@ -23,15 +23,15 @@ LOSS_NETWORKS = ("vgg19", "vgg16", "squeezenet")
 def layer_names(name: str) -> tuple[str, ...]:
     """The layer names of loss network `name`, in execution order."""
     if name == "vgg19":
-        from fastnst.nets.vgg import LAYER_NAMES
+        from fastnst.lossnets.vgg import LAYER_NAMES
 
         return LAYER_NAMES
     if name == "vgg16":
-        from fastnst.nets.vgg import VGG16_LAYER_NAMES
+        from fastnst.lossnets.vgg import VGG16_LAYER_NAMES
 
         return VGG16_LAYER_NAMES
     if name == "squeezenet":
-        from fastnst.nets.squeezenet import LAYER_NAMES as SQUEEZENET_LAYER_NAMES
+        from fastnst.lossnets.squeezenet import LAYER_NAMES as SQUEEZENET_LAYER_NAMES
 
         return SQUEEZENET_LAYER_NAMES
     raise FastNSTError(f"unknown loss network {name!r}; choose from {', '.join(LOSS_NETWORKS)}")
@@ -44,12 +44,12 @@ def build_loss_network(name: str, weights: str, pooling: str = "max") -> NamedFe
     'avg' (VGG only: SqueezeNet refuses 'avg').
     """
     if name in ("vgg19", "vgg16"):
-        from fastnst.nets.vgg import VGG16Features, VGG19Features
+        from fastnst.lossnets.vgg import VGG16Features, VGG19Features
 
         network = VGG19Features if name == "vgg19" else VGG16Features
         return network(weights, pooling)
     if name == "squeezenet":
-        from fastnst.nets.squeezenet import SqueezeNetFeatures
+        from fastnst.lossnets.squeezenet import SqueezeNetFeatures
 
         return SqueezeNetFeatures(weights, pooling)
     raise FastNSTError(f"unknown loss network {name!r}; choose from {', '.join(LOSS_NETWORKS)}")

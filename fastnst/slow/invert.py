@@ -10,7 +10,7 @@ and let the rest drift. Style mode (Gatys et al. 2015, "Texture synthesis using 
 neural networks"): match only the Gram matrices of the layers up to L, each relative to the
 photo's own Gram, which keeps colours and textures but not where they are.
 
-Both run the pixel optimiser of `fastnst-slow` (fastnst.optim.gatys.stylize_slow, init
+Both run the pixel optimiser of `fastnst-slow` (fastnst.slow.gatys.stylize_slow, init
 'noise') over a PerceptualLoss of named terms. Images are float RGB in [0, 1], NCHW.
 """
 
@@ -29,9 +29,9 @@ from torch import nn
 from fastnst.core.devices import resolve_device, synchronize
 from fastnst.core.images import load_tensor
 from fastnst.losses.perceptual import ContentTerm, PerceptualLoss, StyleTerm, TotalVariationTerm
-from fastnst.nets import build_loss_network
-from fastnst.optim.config import INVERT_MODES, InvertConfig
-from fastnst.optim.gatys import stylize_slow
+from fastnst.lossnets import build_loss_network
+from fastnst.slow.config import INVERT_MODES, InvertConfig
+from fastnst.slow.gatys import stylize_slow
 
 GAP = 4  # px of background between tiles and around the grid
 BACKGROUND = (255, 255, 255)

@@ -9,7 +9,7 @@ from fastnst.core.config import check_choices, declared, option
 from fastnst.core.errors import FastNSTError
 from fastnst.core.options import device_option, max_pixels_option
 from fastnst.losses.config import LossConfig
-from fastnst.nets import layer_names
+from fastnst.lossnets import layer_names
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from fastnst.core.devices import resolve_device
 from fastnst.core.images import load_tensor
 from fastnst.losses.builder import build_perceptual_loss
 from fastnst.losses.perceptual import LossTerms, PerceptualLoss
-from fastnst.optim.config import SlowConfig
+from fastnst.slow.config import SlowConfig
 
 StepCallback = Callable[[int, torch.Tensor], None]
 """on_step(evaluations_done, image (N, 3, H, W) in [0, 1]) of stylize_slow."""

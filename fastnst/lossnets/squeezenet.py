@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from fastnst.core.errors import FastNSTError
-from fastnst.nets.base import (
+from fastnst.lossnets.base import (
     NamedFeatures,
     download_torchvision,
     from_torchvision_layout,

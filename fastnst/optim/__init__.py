@@ -1,2 +1,0 @@
-"""Pixel optimisation: the Gatys et al. baseline (`gatys`) and feature inversion (`invert`).
-Photorealistic transfer, which builds on the baseline, is fastnst.photoreal."""
