@@ -15,10 +15,11 @@ pytest.importorskip("huey")
 import torch
 from PIL import Image
 
-from fastnst.web.board import JobBoard
 from fastnst.web.config import WebConfig
-from fastnst.web.jobs import JobCancelled, JobSuperseded, progress_reporter, run
-from fastnst.web.queue import JobRecord, open_queue
+from fastnst.web.jobs.board import JobBoard
+from fastnst.web.jobs.progress import JobCancelled, JobSuperseded, progress_reporter
+from fastnst.web.jobs.queue import JobRecord, open_queue
+from fastnst.web.jobs.runner import run
 from fastnst.web.trained import TrainedModels
 
 
@@ -80,3 +81,4 @@ def test_a_worker_skips_a_stale_attempt_and_a_superseded_run_stops(board) -> Non
     board.store.request_cancel(record.id)
     with pytest.raises(JobCancelled):
         on_step(running, 3, torch.zeros(1, 3, 8, 8))
+

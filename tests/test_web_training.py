@@ -25,7 +25,7 @@ from PIL import Image
 
 from fastnst.web.app import create_app
 from fastnst.web.config import WebConfig
-from fastnst.web.jobs import run
+from fastnst.web.jobs.runner import run
 from fastnst.web.mail import job_mail
 from tests.conftest import ASSETS, CONTENT
 from tests.web_server import stop

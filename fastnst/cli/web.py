@@ -61,7 +61,7 @@ def serve(config: WebConfig) -> int:
 
 
 def work(config: WebConfig) -> int:
-    from fastnst.web.worker import run_worker
+    from fastnst.web.jobs.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     print(f"fastnst-web worker: {max(1, config.workers)} threads on {config.queue_url}",

@@ -27,7 +27,7 @@ from fastnst.core.errors import FastNSTError
 from fastnst.web.config import ALGORITHMS
 from fastnst.web.gallery import ITEM_ID, MAX_PAGE
 from fastnst.web.images import MEDIA_TYPES, encode_image, read_upload
-from fastnst.web.queue import TRAIN
+from fastnst.web.jobs.queue import TRAIN
 from fastnst.web.schemas import (
     GalleryEntry,
     GalleryPage,

@@ -25,18 +25,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastnst import __version__
 from fastnst.core.assets import CONTENT_DIR
 from fastnst.web import api, camera, pages, training_api
-from fastnst.web.board import JobBoard
 from fastnst.web.config import WebConfig
 from fastnst.web.gallery import Gallery
-from fastnst.web.jobs import register_task
+from fastnst.web.jobs.board import JobBoard
+from fastnst.web.jobs.queue import open_queue
+from fastnst.web.jobs.runner import register_task
+from fastnst.web.jobs.worker import start_embedded_worker
 from fastnst.web.limits import RateLimiter
 from fastnst.web.openapi import site_openapi
-from fastnst.web.queue import open_queue
 from fastnst.web.security import CONTENT_SECURITY_POLICY, SecurityMiddleware, body_too_large
 from fastnst.web.site import Site
 from fastnst.web.styles import StyleModels, find_styles
 from fastnst.web.trained import TrainedModels
-from fastnst.web.worker import start_embedded_worker
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"

@@ -6,7 +6,7 @@ import smtplib
 from email.message import EmailMessage
 
 from fastnst.web.config import WebConfig
-from fastnst.web.queue import TRAIN, JobRecord
+from fastnst.web.jobs.queue import TRAIN, JobRecord
 
 SMTP_TIMEOUT = 20.0  # seconds; a dead mail server must not hold a worker for long
 

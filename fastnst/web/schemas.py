@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from fastnst.web.gallery import GalleryItem
-from fastnst.web.queue import TRAIN, JobRecord
+from fastnst.web.jobs.queue import TRAIN, JobRecord
 from fastnst.web.trained import NAME_PREFIX
 
 

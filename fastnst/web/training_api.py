@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from fastapi.responses import JSONResponse
 
 from fastnst.web.api import checked_email, label_from_filename
-from fastnst.web.board import STYLE_SIDE
-from fastnst.web.queue import TRAIN
+from fastnst.web.jobs.board import STYLE_SIDE
+from fastnst.web.jobs.queue import TRAIN
 from fastnst.web.schemas import JobCreated, errors
 from fastnst.web.site import Site, client_id, ensure_owner_token, get_site
 

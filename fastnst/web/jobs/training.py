@@ -32,8 +32,8 @@ from fastnst.core.images import decode_image, open_image, resize_long_side, to_t
 from fastnst.inference.stylizer import Stylizer
 from fastnst.training.config import TrainConfig
 from fastnst.web.config import WebConfig
-from fastnst.web.jobs import PREVIEW_EVERY, JobSuperseded
-from fastnst.web.queue import JobRecord, JobStore
+from fastnst.web.jobs.progress import PREVIEW_EVERY, JobSuperseded
+from fastnst.web.jobs.queue import JobRecord, JobStore
 
 log = logging.getLogger(__name__)
 # The photo every training job's previews and result show: a bundled sample, so previews of

@@ -1,7 +1,7 @@
 """The site's side of custom-style jobs: submitting, describing, cancelling, taking back
 jobs whose worker died, and filing the models that training jobs made (fastnst.web.trained).
 
-Workers write job records into the queue's storage (fastnst.web.queue); the site keeps its
+Workers write job records into the queue's storage (fastnst.web.jobs.queue); the site keeps its
 own index, DATA_DIR/jobs.sqlite3, of which jobs it submitted, for whom, and which are still
 open, so it can count a client's jobs, give queue positions and find lost jobs without
 reading every record in the queue.
@@ -24,7 +24,7 @@ from PIL import Image
 from fastnst.web.config import WebConfig
 from fastnst.web.gallery import new_id, token_hash
 from fastnst.web.images import encode_image
-from fastnst.web.queue import TRAIN, JobRecord, JobStore
+from fastnst.web.jobs.queue import TRAIN, JobRecord, JobStore
 from fastnst.web.trained import NAME_PREFIX, TrainedModels
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """Running one custom-style job on a worker: the slow optimiser, or training a fast model
-(fastnst.web.training), with progress, previews, cancellation, a heartbeat, and an e-mail at
-the end.
+(fastnst.web.jobs.training), with progress, previews, cancellation (fastnst.web.jobs.progress),
+a heartbeat, and an e-mail at the end.
 
-A job's inputs and outputs travel through the queue's storage (fastnst.web.queue), so this
+A job's inputs and outputs travel through the queue's storage (fastnst.web.jobs.queue), so this
 runs the same in the site's own worker process and on another machine.
 """
 
@@ -24,24 +24,12 @@ from fastnst.core.errors import FastNSTError, first_line
 from fastnst.core.images import decode_image, resize_long_side, to_pil, to_tensor
 from fastnst.web.config import WebConfig
 from fastnst.web.images import encode_image
+from fastnst.web.jobs.progress import JobCancelled, JobSuperseded, progress_reporter
+from fastnst.web.jobs.queue import TRAIN, JobRecord, JobStore
 from fastnst.web.mail import send_job_mail
-from fastnst.web.queue import TRAIN, JobRecord, JobStore
 
 log = logging.getLogger(__name__)
 TASK_NAME = "fastnst.run_job"
-# Previews are written at most this often (seconds): a JPEG encode and a storage write each.
-PREVIEW_EVERY = 2.0
-
-
-class JobCancelled(Exception):
-    """Raised inside the optimiser's step callback when the job's owner cancelled it."""
-
-
-class JobSuperseded(Exception):
-    """Raised inside the step callback when the site has queued the job again (it took this
-    worker for dead): the newer attempt owns the record, this one stops without a word."""
-
-
 def register_task(huey: Huey, config: WebConfig) -> Callable[..., object]:
     """Register the job task on `huey` (the site enqueues it, workers run it); returns it."""
     store = JobStore(huey)
@@ -96,7 +84,7 @@ def run(store: JobStore, config: WebConfig, job_id: str, attempt: int) -> None:
         with heartbeat(store, job_id, config.heartbeat_timeout / 6):
             if record.algorithm == TRAIN:
                 # Imported here: it brings Lightning, which only training jobs need.
-                from fastnst.web.training import train_model
+                from fastnst.web.jobs.training import train_model
 
                 trained = train_model(store, config, record, progress_reporter(store))
                 result, model, steps = trained.result, trained.model, trained.steps
@@ -169,30 +157,6 @@ def optimise(store: JobStore, config: WebConfig, record: JobRecord) -> Image.Ima
     if record.algorithm == "photoreal":
         return _photoreal(content.to(device), images["style"], record, on_step)
     return _artistic(content.to(device), images["style"], record, on_step)
-
-
-def progress_reporter(store: JobStore) -> Callable[[JobRecord, int, torch.Tensor | None], None]:
-    """A job's on_step(record, step, image): records the step count in `record` (the run's
-    own view of it), writes `image` ((1, 3, H, W) in [0, 1], or None) as the preview at most
-    every PREVIEW_EVERY seconds, and raises JobCancelled once the owner has cancelled (or
-    JobSuperseded once the site has queued a newer attempt)."""
-    last_preview = [0.0]
-
-    def on_step(record: JobRecord, step: int, image: torch.Tensor | None) -> None:
-        if store.cancel_requested(record.id):
-            raise JobCancelled
-        current = store.get(record.id)
-        if current is None or current.attempt != record.attempt:
-            raise JobSuperseded
-        now = time.time()
-        has_preview = current.has_preview or last_preview[0] > 0
-        if image is not None and now - last_preview[0] >= PREVIEW_EVERY:
-            store.put_image(record.id, "preview", encode_image(to_pil(image[:1]), "jpeg"))
-            last_preview[0], has_preview = now, True
-        store.put(record.updated_with(iteration=min(step, record.iterations),
-                                      has_preview=has_preview))
-
-    return on_step
 
 
 def _artistic(content: torch.Tensor, style_image: Image.Image, record: JobRecord,

@@ -1,4 +1,4 @@
-"""Job workers: Huey's consumer running fastnst.web.jobs, in `fastnst-web worker` on any
+"""Job workers: Huey's consumer running fastnst.web.jobs.runner, in `fastnst-web worker` on any
 machine, or in a child process that `fastnst-web` starts for the embedded queue."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import signal
 from multiprocessing.process import BaseProcess
 
 from fastnst.web.config import WebConfig
-from fastnst.web.jobs import register_task
-from fastnst.web.queue import open_queue
+from fastnst.web.jobs.queue import open_queue
+from fastnst.web.jobs.runner import register_task
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1  # from linux/prctl.h
