@@ -82,3 +82,26 @@ def test_a_worker_skips_a_stale_attempt_and_a_superseded_run_stops(board) -> Non
     with pytest.raises(JobCancelled):
         on_step(running, 3, torch.zeros(1, 3, 8, 8))
 
+
+def test_the_worker_beats_at_the_pace_of_the_site_that_judges_it(board, tmp_path, monkeypatch):
+    """A worker started with another --heartbeat-timeout (60 s: a beat every 10 s) than the
+    site's (5 s) still beats every 5/6 s, or the site would take a long job for lost."""
+    import fastnst.web.jobs.runner as runner
+
+    board, _ = board
+    record = submit(board)
+    beats: list[float] = []
+    real_beat = board.store.beat
+    monkeypatch.setattr(board.store, "beat", lambda job_id: (beats.append(time.monotonic()),
+                                                             real_beat(job_id)))
+
+    def slow_optimise(store, config, record):
+        time.sleep(2.0)
+        return Image.new("RGB", (32, 24), "white")
+
+    monkeypatch.setattr(runner, "optimise", slow_optimise)
+    run(board.store, WebConfig(data_dir=str(tmp_path / "worker"), heartbeat_timeout=60),
+        record.id, 1)
+    assert board.store.get(record.id).status == "done"
+    assert len(beats) >= 3  # at the start, then about every 0.83 s of the 2 s job
+    assert max(b - a for a, b in zip(beats, beats[1:], strict=False)) < 1.5

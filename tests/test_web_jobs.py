@@ -96,6 +96,8 @@ def test_redis_queue_with_a_separate_worker_process(tmp_path: Path) -> None:
         job_id = submit(base)
         time.sleep(1)
         assert httpx.get(f"{base}/api/jobs/{job_id}").json()["status"] == "queued"
+        # The worker keeps the default --heartbeat-timeout (30 s) against the site's 3 s: it
+        # beats at the pace the job's record asks for, so a slow job is not taken for lost.
         worker = subprocess.Popen([sys.executable, "-m", "fastnst.web", "worker", "--queue",
                                    url, "--workers", "1", "--data-dir",
                                    str(tmp_path / "elsewhere")],

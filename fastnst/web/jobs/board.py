@@ -110,7 +110,7 @@ class JobBoard:
                 raise HTTPException(503, "the job queue is full; try again later")
             record = JobRecord(id=new_id(), algorithm=algorithm, size=size,
                                iterations=iterations, client=client, style_name=style_name,
-                               email=email)
+                               email=email, heartbeat_every=self.config.heartbeat_timeout / 6)
             style.thumbnail((STYLE_SIDE, STYLE_SIDE), Image.Resampling.LANCZOS)
             if content is not None:
                 content.thumbnail((size, size), Image.Resampling.LANCZOS)

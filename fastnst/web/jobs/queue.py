@@ -55,6 +55,9 @@ class JobRecord:
     runs: the site queues a job again (attempt + 1) when its worker dies, and a worker only
     runs the attempt its task names, so a stale duplicate never runs twice. resumed_from: the
     step a training job's current attempt resumed from (its last checkpoint; 0: from the start).
+    heartbeat_every: seconds between the worker's heartbeats, set by the site that submits the
+    job and judges them (its --heartbeat-timeout / 6), so a worker started with another
+    --heartbeat-timeout cannot look dead to it; 0 (records from before 0.3): the worker's own.
     """
 
     id: str
@@ -74,6 +77,7 @@ class JobRecord:
     updated: float = field(default_factory=time.time)
     has_preview: bool = False
     resumed_from: int = 0
+    heartbeat_every: float = 0.0
 
     @property
     def final(self) -> bool:

@@ -81,7 +81,7 @@ def run(store: JobStore, config: WebConfig, job_id: str, attempt: int) -> None:
              record.algorithm, record.size, record.iterations)
     model = None
     try:
-        with heartbeat(store, job_id, config.heartbeat_timeout / 6):
+        with heartbeat(store, job_id, record.heartbeat_every or config.heartbeat_timeout / 6):
             if record.algorithm == TRAIN:
                 # Imported here: it brings Lightning, which only training jobs need.
                 from fastnst.web.jobs.training import train_model
