@@ -19,11 +19,12 @@ import pytest
 import torch
 from PIL import Image
 
+from fastnst.cli.stylize import backend_flags
 from fastnst.cli.stylize import main as stylize_main
 from fastnst.core.errors import FastNSTError
 from fastnst.core.images import to_tensor
 from fastnst.core.memory import keep_freed_memory
-from fastnst.inference.backends import load_stylizer
+from fastnst.inference.backends import BackendMismatch, load_stylizer
 from fastnst.inference.stylizer import Stylizer, frame_batches
 from fastnst.models.checkpoint import load_model, save_model
 from fastnst.models.johnson import TransformerNet
@@ -176,9 +177,15 @@ def test_gpu_fast_path_matches_cpu_fp32(precision):
 def test_load_stylizer_refuses_combinations(tmp_path):
     model = save_model(make_net(0.25), tmp_path / "model.ckpt")
     assert isinstance(load_stylizer(model, tile=64), Stylizer)
-    with pytest.raises(FastNSTError, match="--tile, --precision bf16"):
+    with pytest.raises(BackendMismatch, match="tile=64, precision='bf16': not available on "
+                                              "the onnx backend") as refused:
         load_stylizer(model, "onnx", precision="bf16", tile=64)
-    with pytest.raises(FastNSTError, match="--backend onnx"):
+    assert refused.value.settings == (("tile", 64), ("precision", "bf16"))
+    # fastnst-stylize names its flags instead
+    assert backend_flags(refused.value, "m") == ("--tile, --precision bf16: not available with "
+                                                 "--backend onnx (fp32 on the CPU); use "
+                                                 "--backend torch")
+    with pytest.raises(BackendMismatch, match="an ONNX model runs on the onnx backend"):
         load_stylizer(tmp_path / "model.onnx", "torch")
     with pytest.raises(FastNSTError, match="tile must be at least 16 px, not 8"):
         Stylizer(make_net(0.25), device="cpu", tile=8)

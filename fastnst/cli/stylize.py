@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastnst.cli.common import Command, report_error
 from fastnst.core.errors import FastNSTError
@@ -21,6 +22,9 @@ from fastnst.core.images import (
 from fastnst.inference.config import StylizeConfig
 from fastnst.inference.video import OUTPUT_FORMATS as VIDEO_OUTPUT_FORMATS
 from fastnst.inference.video import VIDEO_SUFFIXES, is_video
+
+if TYPE_CHECKING:  # imported when stylizing starts: the backends bring torch's model code
+    from fastnst.inference.backends import BackendMismatch
 
 PROG = "fastnst-stylize"
 COMMAND = Command(PROG, StylizeConfig, "Stylize images and videos with a trained model, keeping "
@@ -89,10 +93,20 @@ def plan_outputs(inputs: Sequence[str], output: str | None) -> list[tuple[Path, 
     return pairs
 
 
+def backend_flags(err: BackendMismatch, model: str) -> str:
+    """The library's backend error in this command's flags."""
+    if not err.settings:
+        return f"{model}: an ONNX model runs with --backend onnx"
+    flags = ", ".join("--compile" if name == "compile" else
+                      "--tile" if name == "tile" else f"--{name} {value}"
+                      for name, value in err.settings)
+    return f"{flags}: not available with --backend onnx (fp32 on the CPU); use --backend torch"
+
+
 def stylize(config: StylizeConfig) -> int:
     """Stylize every input; returns the exit code (2 if any input failed)."""
     from fastnst.core.memory import keep_freed_memory
-    from fastnst.inference.backends import load_stylizer
+    from fastnst.inference.backends import BackendMismatch, load_stylizer
     from fastnst.inference.smoothing import resolve_method, smooth_image
     from fastnst.inference.video import stylize_video
 
@@ -101,10 +115,14 @@ def stylize(config: StylizeConfig) -> int:
         if videos:
             raise FastNSTError(f"--smooth works on images, not videos ({videos[0]})")
     pairs = plan_outputs(config.inputs, config.output)
-    stylizer = load_stylizer(config.model, config.backend, config.device,
-                             config.precision, tile=config.tile, compile=config.compile,
-                             stats_max_pixels=config.stats_max_pixels,
-                             strength=config.strength, preserve_colors=config.preserve_colors)
+    try:
+        stylizer = load_stylizer(config.model, config.backend, config.device,
+                                 config.precision, tile=config.tile, compile=config.compile,
+                                 stats_max_pixels=config.stats_max_pixels,
+                                 strength=config.strength,
+                                 preserve_colors=config.preserve_colors)
+    except BackendMismatch as err:
+        raise FastNSTError(backend_flags(err, config.model)) from None
     if config.strength != 1.0:
         print(f"strength {config.strength:g}: {stylizer.strength_mode}")
     keep_freed_memory()  # reuse activation memory between images, tiles and frames

@@ -24,7 +24,7 @@ def _import_onnxruntime() -> Any:
     try:
         import onnxruntime
     except ImportError:
-        raise FastNSTError("--backend onnx needs onnxruntime: pip install 'fastnst[onnx]'"
+        raise FastNSTError("the onnx backend needs onnxruntime: pip install 'fastnst[onnx]'"
                            ) from None
     return onnxruntime
 
