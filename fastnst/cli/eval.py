@@ -30,6 +30,11 @@ def evaluate_model(config: EvalConfig) -> int:
         report = evaluate_photoreal(config.photoreal, config.outputs, config.reference,
                                     config.max_size, config.max_pixels, config.device)
         print(format_photoreal(report))
+    elif config.video is not None:
+        from fastnst.evaluation.video import evaluate_video, format_video_summary
+
+        report = evaluate_video(config)
+        print(format_video_summary(report))
     else:
         report = evaluate(config)
         print(format_summary(report))

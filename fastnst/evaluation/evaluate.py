@@ -1,8 +1,7 @@
 """`fastnst-eval`: a style model's quality over a folder of photos, optionally next to the slow
-Gatys baseline; or, with --video, its flicker on a clip with and without --temporal. The
-metrics are fastnst.evaluation.metrics and fastnst.evaluation.temporal; the reports' JSON
-layouts are the docstrings of `evaluate` and `evaluate_video`. Images are float RGB in [0, 1],
-NCHW.
+Gatys baseline (its flicker on a clip: fastnst.evaluation.video). The metric is
+fastnst.evaluation.metrics; the report's JSON layout is the docstring of `evaluate`. Images are
+float RGB in [0, 1], NCHW.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from fastnst import __version__
 from fastnst.core.config import config_to_dict, load_config
@@ -26,7 +24,6 @@ from fastnst.core.files import atomic_output
 from fastnst.core.images import list_images, load_tensor
 from fastnst.evaluation.config import EvalConfig
 from fastnst.evaluation.metrics import (
-    METRIC_CONTENT_LAYER,
     METRIC_LOSS_NET,
     METRIC_POOLING,
     METRIC_STYLE_LAYERS,
@@ -34,16 +31,9 @@ from fastnst.evaluation.metrics import (
     METRIC_VGG_WEIGHTS,
     ImageErrors,
     QualityMetric,
+    metric_settings,
 )
-from fastnst.evaluation.temporal import METRIC_FLOW, ChangeMeter, input_flow, temporal_error
-from fastnst.inference.stylizer import Stylizer, frame_batches
-from fastnst.inference.temporal import (
-    DEFAULT_WEIGHT,
-    FLOW_MAX_SIZE,
-    MASK_ALPHA,
-    TemporalFilter,
-    import_cv2,
-)
+from fastnst.inference.stylizer import Stylizer
 from fastnst.losses.builder import build_perceptual_loss
 from fastnst.losses.config import LossConfig
 from fastnst.models.checkpoint import (
@@ -87,7 +77,9 @@ def training_loss_config(meta: dict[str, Any]) -> tuple[LossConfig, str]:
     return load_config(LossConfig, (), {k: v for k, v in saved.items() if k in names}), "checkpoint"
 
 
-def _find_style(style: str | None, meta: dict[str, Any], model: Path) -> Path:
+def find_style(style: str | None, meta: dict[str, Any], model: Path) -> Path:
+    """The style image a model is scored against: `style` when given, else the one the model
+    records (fastnst.models.checkpoint.recorded_style); an error naming --style when neither."""
     if style is not None:
         return Path(style)
     found = recorded_style(meta)
@@ -164,10 +156,8 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     where SUMMARY = means of ERRORS over the images + "seconds" (wall time of stylizing all
     images, s, the first batch's warm-up included), ERRORS = {"style_error", "content_error",
     "style_error_per_layer": {layer: error}}, and fast_over_baseline divides the fast means by
-    the baseline's. With config.video, the report of `evaluate_video` instead.
+    the baseline's.
     """
-    if config.video is not None:
-        return evaluate_video(config, progress)
     device = resolve_device(config.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # a few image sizes, hundreds of passes each
@@ -175,7 +165,7 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     model_path = resolve_model(config.model)
     net, meta = load_model(config.model)
     require_one_style(net, config.model)
-    style_path = _find_style(config.style, meta, model_path)
+    style_path = find_style(config.style, meta, model_path)
     contents = [load_tensor(photo, config.max_pixels, config.max_size) for photo in photos]
     batches = size_batches([(c.shape[-2], c.shape[-1]) for c in contents], config.batch_size)
     metric = QualityMetric(load_tensor(style_path, config.max_pixels, METRIC_STYLE_SIZE), device)
@@ -207,7 +197,7 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
         "max_size": config.max_size,
         "batch_size": config.batch_size,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "metric": _metric_settings(),
+        "metric": metric_settings(),
         "fast": summary,
         "baseline": baseline,
         "fast_over_baseline": ratio,
@@ -221,163 +211,8 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     }
 
 
-def _metric_settings() -> dict[str, Any]:
-    return {"vgg_weights": METRIC_VGG_WEIGHTS, "pooling": METRIC_POOLING,
-            "style_layers": list(METRIC_STYLE_LAYERS), "content_layer": METRIC_CONTENT_LAYER,
-            "style_size": METRIC_STYLE_SIZE}
-
-
-# The two ways fastnst-eval --video stylizes the clip, by report key.
-VIDEO_MODES = ("per_frame", "temporal")
-
-
-def evaluate_video(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
-    """Score the model's flicker on the clip config.video, frame by frame and with --temporal.
-
-    Frames stream in batches of config.batch_size, so memory does not grow with the clip's
-    length; --temporal filters the frame-by-frame outputs (TemporalFilter). Needs PyAV and
-    OpenCV. Returns the report, plain data for JSON: {"fastnst_version", "model", "model_style",
-    "style", "video", "frames", "width", "height", "max_size", "batch_size", "device", "flow":
-    "opencv farneback, forward-backward checked" (the metric's), "temporal_settings": {"weight",
-    "mask_alpha", "flow", "flow_max_size"} (the filter's), "metric": {...as in `evaluate`},
-    "input": {"frame_change", "warping_error", "unoccluded"}, "per_frame": VIDEO, "temporal":
-    VIDEO, "temporal_over_per_frame": {"temporal_error", "warping_error", "style_error",
-    "content_error"}}, where VIDEO = {"frame_change", "temporal_error", "warping_error",
-    "warping_error_over_input", "style_error", "content_error", "seconds"}: frame_change is the
-    mean |F_t - F_{t-1}| (pixel values in [0, 1]); warping_error the same after warping F_{t-1}
-    along the input's optical flow, over the pixels not masked as occluded by the
-    forward-backward check (fastnst.evaluation.temporal; None where no pixel passed); the
-    input's is the floor (what flow errors alone leave), "unoccluded" the mean share of pixels
-    it counts; temporal_error and warping_error_over_input divide by the input's (None for a
-    static input); style_error and content_error are means over frames, seconds is the wall time
-    of stylizing (and filtering). Ratios are None where a figure is.
-    """
-    device = resolve_device(config.device)
-    assert config.video is not None
-    from fastnst.inference.video import read_frames  # needs PyAV, an optional extra
-
-    cv2 = import_cv2("fastnst-eval --video")
-
-    model_path = resolve_model(config.model)
-    net, meta = load_model(config.model)
-    require_one_style(net, config.model)
-    style_path = _find_style(config.style, meta, model_path)
-    metric = QualityMetric(load_tensor(style_path, config.max_pixels, METRIC_STYLE_SIZE), device)
-    stylizer = Stylizer(net, device=str(device))
-    smoother = TemporalFilter()
-    meters = {name: ChangeMeter() for name in ("input", *VIDEO_MODES)}
-    errors: dict[str, list[ImageErrors]] = {name: [] for name in VIDEO_MODES}
-    seconds = dict.fromkeys(VIDEO_MODES, 0.0)
-    frames = read_frames(config.video, config.max_size, config.max_pixels)
-    shape: tuple[int, ...] = ()
-    # a bar only on a terminal: logs and pipes get the error line alone
-    with tqdm(desc="frames", unit="frame", disable=None if progress else True) as bar:
-        for batch in frame_batches(frames, config.batch_size):  # (B, 3, H, W)
-            shape = tuple(batch.shape)
-            started = time.perf_counter()
-            plain = stylizer.stylize_tensor(batch)
-            seconds["per_frame"] += time.perf_counter() - started
-            steady = torch.stack([smoother(frame, out) for frame, out in zip(batch, plain,
-                                                                              strict=True)])
-            seconds["temporal"] += time.perf_counter() - started
-            outputs = {"per_frame": plain, "temporal": steady}
-            for name in VIDEO_MODES:
-                errors[name] += metric(outputs[name], batch)
-            for index, frame in enumerate(batch):
-                before = meters["input"].previous
-                flow = (input_flow(before, frame, cv2) if before is not None
-                        and before.shape == frame.shape else None)
-                meters["input"].add(frame, flow, cv2)
-                for name in VIDEO_MODES:
-                    meters[name].add(outputs[name][index], flow, cv2)
-            bar.update(len(batch))
-    count = len(errors["per_frame"])
-    if count < 2:
-        raise FastNSTError(f"{config.video}: a temporal error needs at least 2 frames, "
-                           f"found {count}")
-
-    source = meters["input"]
-    results = {}
-    for name in VIDEO_MODES:
-        meter = meters[name]
-        results[name] = {
-            "frame_change": meter.change,
-            "temporal_error": temporal_error(meter.change, source.change),
-            "warping_error": meter.warped_change,
-            "warping_error_over_input": temporal_error(meter.warped_change,
-                                                       source.warped_change),
-            "style_error": sum(e.style for e in errors[name]) / count,
-            "content_error": sum(e.content for e in errors[name]) / count,
-            "seconds": round(seconds[name], 3),
-        }
-
-    def ratio(key: str) -> float | None:
-        steady, plain_value = results["temporal"][key], results["per_frame"][key]
-        return steady / plain_value if steady is not None and plain_value else None
-
-    return {
-        "fastnst_version": __version__,
-        "model": str(model_path),
-        "model_style": meta.get("style"),
-        "style": str(style_path),
-        "video": config.video,
-        "frames": count,
-        "width": shape[-1],
-        "height": shape[-2],
-        "max_size": config.max_size,
-        "batch_size": config.batch_size,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "flow": f"opencv {METRIC_FLOW}, forward-backward checked",
-        "temporal_settings": {"weight": DEFAULT_WEIGHT, "mask_alpha": MASK_ALPHA,
-                              "flow": "opencv dis medium", "flow_max_size": FLOW_MAX_SIZE},
-        "metric": _metric_settings(),
-        "input": {"frame_change": source.change, "warping_error": source.warped_change,
-                  "unoccluded": source.kept_share},
-        **results,
-        "temporal_over_per_frame": {key: ratio(key) for key in (
-            "temporal_error", "warping_error", "style_error", "content_error")},
-    }
-
-
-def _cell(value: float | None, width: int, digits: int = 3) -> str:
-    return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
-
-
-def format_video_summary(report: dict[str, Any]) -> str:
-    """A few lines for the terminal: flicker and style error, frame by frame vs --temporal."""
-    source = report["input"]
-    unoccluded = source["unoccluded"]
-    lines = [
-        f"{report['frames']} frames {report['width']}x{report['height']} from {report['video']}"
-        f", style {report['style']}, on {report['device']}",
-        "change: mean |F_t - F_t-1| (pixels in [0, 1]); x input: over the input's (the floor)",
-        "warping error: the same after warping F_t-1 along the input's optical flow (OpenCV",
-        "Farneback), occluded pixels masked by the forward-backward check"
-        + (f" ({unoccluded:.0%} of pixels kept)" if unoccluded is not None else ""),
-        f"{'':15}{'change':>9}{'x input':>9}{'warping err':>13}{'x input':>9}"
-        f"{'style error':>13}{'content err':>13}",
-    ]
-    lines.append(f"{'input':15}{_cell(source['frame_change'], 9, 4)}{_cell(1.0, 9)}"
-                 f"{_cell(source['warping_error'], 13, 4)}"
-                 f"{_cell(1.0 if source['warping_error'] is not None else None, 9)}")
-    for name, label in (("per_frame", "--no-temporal"), ("temporal", "--temporal")):
-        row = report[name]
-        lines.append(f"{label:15}{_cell(row['frame_change'], 9, 4)}"
-                     f"{_cell(row['temporal_error'], 9)}{_cell(row['warping_error'], 13, 4)}"
-                     f"{_cell(row['warping_error_over_input'], 9)}"
-                     f"{_cell(row['style_error'], 13, 4)}{_cell(row['content_error'], 13, 4)}")
-    ratio = report["temporal_over_per_frame"]
-    lines.append(f"{'with / without':15}{'':9}{_cell(ratio['temporal_error'], 9)}"
-                 f"{_cell(ratio['warping_error'], 13)}{'':9}"
-                 f"{_cell(ratio['style_error'], 13)}{_cell(ratio['content_error'], 13)}")
-    return "\n".join(lines)
-
-
 def format_summary(report: dict[str, Any]) -> str:
-    """A few lines for the terminal: mean errors and seconds, fast vs baseline (or the video
-    report's, see format_video_summary)."""
-    if "video" in report:
-        return format_video_summary(report)
+    """A few lines for the terminal: mean errors and seconds, fast vs baseline."""
     lines = [
         f"{report['num_images']} images from {report['content']} (long side <= "
         f"{report['max_size'] or 'any'} px), style {report['style']}, on {report['device']}",

@@ -90,3 +90,10 @@ class QualityMetric:
                             style_per_layer=dict(zip(METRIC_STYLE_LAYERS, row, strict=True)))
                 for row, value in zip(style.cpu().tolist(), content.cpu().tolist(),
                                       strict=True)]
+
+
+def metric_settings() -> dict[str, Any]:
+    """The metric's fixed settings, as reports record them."""
+    return {"vgg_weights": METRIC_VGG_WEIGHTS, "pooling": METRIC_POOLING,
+            "style_layers": list(METRIC_STYLE_LAYERS), "content_layer": METRIC_CONTENT_LAYER,
+            "style_size": METRIC_STYLE_SIZE}
