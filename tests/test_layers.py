@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -60,3 +63,15 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
         (package / name).write_text(source)
     assert upward_imports(package) == ["fastnst/bench/report.py -> fastnst.web",
                                        "fastnst/core/images.py -> fastnst.inference"]
+
+
+def test_training_imports_neither_video_nor_the_slow_methods() -> None:
+    """fastnst-train loads only what a training run uses: not the slow baseline (its quality
+    report imports it only for --eval-baseline-iters), video, photoreal transfer or the web."""
+    code = ("import sys, fastnst.cli.train, fastnst.training.train\n"
+            "unused = ('fastnst.slow', 'fastnst.inference.video', 'fastnst.photoreal', "
+            "'fastnst.web', 'av', 'cv2')\n"
+            "print(sorted(m for m in sys.modules if m.startswith(unused)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.stdout.strip() == "[]"

@@ -42,7 +42,6 @@ from fastnst.models.checkpoint import (
     require_one_style,
     resolve_model,
 )
-from fastnst.slow.gatys import stylize_slow
 
 # The slow baseline's settings: those of fastnst-slow (fastnst.slow.config.SlowConfig).
 BASELINE_OPTIMIZER = "lbfgs"
@@ -126,6 +125,10 @@ def score_baseline(loss_config: LossConfig, style_path: Path, iterations: int,
     Each batch is optimized jointly (see fastnst.slow.gatys.stylize_slow); the metric's VGG
     is reused when the loss asks for the same network, weights and pooling.
     """
+    # Imported here: training imports this module for its quality report, and needs the slow
+    # baseline only with --eval-baseline-iters.
+    from fastnst.slow.gatys import stylize_slow
+
     device = metric.device
     same_network = ((loss_config.loss_net, loss_config.vgg_weights, loss_config.pooling)
                     == (METRIC_LOSS_NET, METRIC_VGG_WEIGHTS, METRIC_POOLING))

@@ -20,7 +20,6 @@ from fastnst.core.config import config_to_dict, load_config, save_config
 from fastnst.core.errors import FastNSTError, first_line
 from fastnst.core.files import check_writable_dir, parent_dir
 from fastnst.core.images import list_images, open_image
-from fastnst.evaluation.evaluate import training_loss_config
 from fastnst.evaluation.quality import format_quality
 from fastnst.models.checkpoint import TRAINED_MODELS_DIR, file_sha256, save_model
 from fastnst.training.callbacks import (
@@ -225,8 +224,8 @@ def _quality_block(config: TrainConfig, quality: QualityReport, style: str) -> d
     held_out, last = quality.held_out[style], quality.last[style]
     baseline = None
     if config.eval_baseline_iters:
-        loss, _ = training_loss_config({"config": config_to_dict(config)})
-        baseline = held_out.score_baseline(loss, config.eval_baseline_iters)
+        # A TrainConfig is a LossConfig: the run's own loss settings, as they are.
+        baseline = held_out.score_baseline(config, config.eval_baseline_iters)
     return held_out.block(last, last["step"], baseline)
 
 
