@@ -20,7 +20,12 @@ from fastnst.models.johnson import select_style
 
 
 class Throughput(L.Callback):
-    """Logs throughput/images_per_s (all processes together) every `every` steps."""
+    """Logs throughput/images_per_s (all processes together) every `every` steps.
+
+    Kept rather than Lightning's ThroughputMonitor, which logs under its own fixed keys
+    (train/samples_per_sec, train/device/...): throughput/images_per_s is the documented key
+    (STYLE.md, README, the GPU kit's rate stage reads it), and this one line of arithmetic
+    needs no batch-size function or FLOP count."""
 
     def __init__(self, every: int) -> None:
         self.every = every

@@ -230,7 +230,6 @@ class StyleTransferModule(L.LightningModule):
         self.log("train/total", total, batch_size=batch_size)
         # Already a total over processes: logged as is (rank 0's copy), no sync needed.
         self.log("data/skipped_images", self.counts[1].float(), batch_size=batch_size)
-        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=batch_size)
         return total
 
     def _training_output(self, output: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -259,4 +258,5 @@ class StyleTransferModule(L.LightningModule):
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine)
         return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+                # "name": the key Lightning's LearningRateMonitor logs the rate under (train())
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"}}

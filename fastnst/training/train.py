@@ -12,7 +12,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from fastnst.core.assets import CONTENT_DIR
@@ -170,6 +170,7 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
         callbacks=[
             ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
                             every_n_train_steps=config.checkpoint_every),
+            LearningRateMonitor(logging_interval="step"),  # "lr", every log_every steps
             Throughput(config.log_every),
             SampleImages(samples, config.image_every),
             quality,
