@@ -97,8 +97,7 @@ def backend_flags(err: BackendMismatch, model: str) -> str:
     """The library's backend error in this command's flags."""
     if not err.settings:
         return f"{model}: an ONNX model runs with --backend onnx"
-    flags = ", ".join("--compile" if name == "compile" else
-                      "--tile" if name == "tile" else f"--{name} {value}"
+    flags = ", ".join(f"--{name}" if name in ("tile", "compile") else f"--{name} {value}"
                       for name, value in err.settings)
     return f"{flags}: not available with --backend onnx (fp32 on the CPU); use --backend torch"
 

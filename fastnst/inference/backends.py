@@ -16,14 +16,12 @@ BACKENDS = ("auto", "torch", "onnx")
 
 
 class BackendMismatch(FastNSTError):
-    """A model or settings the chosen backend cannot run. backend: the backend asked for;
-    settings: the (parameter, value) pairs the onnx backend lacks (empty when the model is the
-    problem: an ONNX file asked to run on torch)."""
+    """A model or settings the chosen backend cannot run. settings: the (parameter, value)
+    pairs the onnx backend lacks (empty when the model is the problem: an ONNX file asked to
+    run on torch)."""
 
-    def __init__(self, message: str, backend: str,
-                 settings: tuple[tuple[str, object], ...] = ()) -> None:
+    def __init__(self, message: str, settings: tuple[tuple[str, object], ...] = ()) -> None:
         super().__init__(message)
-        self.backend = backend
         self.settings = settings
 
 
@@ -45,8 +43,7 @@ def load_stylizer(model: str | Path, backend: str = "auto", device: str = "auto"
         backend = "onnx" if is_onnx else "torch"
     if backend == "torch":
         if is_onnx:
-            raise BackendMismatch(f"{model}: an ONNX model runs on the onnx backend, not torch",
-                                  backend)
+            raise BackendMismatch(f"{model}: an ONNX model runs on the onnx backend, not torch")
         return Stylizer.from_checkpoint(model, device, precision, tile=tile, compile=compile,
                                         stats_max_pixels=stats_max_pixels, strength=strength,
                                         preserve_colors=preserve_colors)
@@ -57,7 +54,7 @@ def load_stylizer(model: str | Path, backend: str = "auto", device: str = "auto"
     if unsupported:
         named = ", ".join(f"{name}={value!r}" for name, value in unsupported)
         raise BackendMismatch(f"{named}: not available on the onnx backend (fp32 on the CPU); "
-                              "use the torch backend", backend, unsupported)
+                              "use the torch backend", unsupported)
     from fastnst.inference.onnx_backend import OnnxStylizer
 
     return OnnxStylizer.from_model(model, strength=strength, preserve_colors=preserve_colors)
