@@ -356,7 +356,7 @@ def test_state_dict_of_another_network_is_refused(vgg19_state, vgg16_state, sque
 
 
 def test_other_options_are_refused():
-    with pytest.raises(FastNSTError, match="--pooling avg is for VGG only"):
+    with pytest.raises(FastNSTError, match="pooling avg is for VGG only"):
         build_loss_network("squeezenet", "torchvision", "avg")
     with pytest.raises(FastNSTError, match="pooling must be 'max' or 'avg'"):
         build_loss_network("vgg16", "torchvision", "min")

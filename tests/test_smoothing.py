@@ -138,7 +138,7 @@ def test_auto_picks_matting_up_to_the_limit():
     assert resolve_method("auto", MATTING_MAX_PIXELS) == "matting"
     assert resolve_method("auto", MATTING_MAX_PIXELS + 1) == "guided"
     assert resolve_method("guided", 10) == "guided"
-    with pytest.raises(FastNSTError, match="--smooth-method"):
+    with pytest.raises(FastNSTError, match="smooth_method must be one of auto, matting, guided"):
         resolve_method("bilateral", 10)
 
 

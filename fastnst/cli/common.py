@@ -7,15 +7,17 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from fastnst.core.config import load_config
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.core.flags import OneLineParser, build_parser, parse_flags
 
 C = TypeVar("C")
 
 
 def report_error(prog: str, err: FastNSTError) -> None:
-    """Print a user mistake as the command's one stderr line."""
-    print(f"{prog}: error: {err}", file=sys.stderr)
+    """Print a user mistake as the command's one stderr line; a library parameter's error
+    names the flag that sets it (every command's flags are its parameters' names)."""
+    message = err.as_flag() if isinstance(err, ParameterError) else str(err)
+    print(f"{prog}: error: {message}", file=sys.stderr)
 
 
 def run(prog: str, body: Callable[[], int]) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import ParameterError
 
 
 def resolve_device(device: str) -> torch.device:
@@ -14,9 +14,9 @@ def resolve_device(device: str) -> torch.device:
     try:
         resolved = torch.device(device)
     except RuntimeError:
-        raise FastNSTError(f"--device must be auto, cpu or cuda[:N], not {device!r}") from None
+        raise ParameterError("device", f"must be auto, cpu or cuda[:N], not {device!r}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise FastNSTError("--device cuda asked for, but no CUDA GPU is available")
+        raise ParameterError("device", f"{device}: no CUDA GPU is available")
     return resolved
 
 

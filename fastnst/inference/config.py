@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastnst.core.config import check_choices, option
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.core.images import IMAGE_SUFFIXES  # folders' suffixes, as the empty-folder error
 from fastnst.core.options import MODEL_HELP, device_option, max_pixels_option
 
@@ -85,31 +84,21 @@ class StylizeConfig:
         if self.max_size is not None and self.max_size < 16:
             raise FastNSTError("--max-size must be at least 16 px")
         # The library's checks (fastnst.inference.stylizer), run before any model loads or
-        # output folder is made, their words mapped to the flags.
+        # output folder is made; their ParameterErrors name the flags on the command line.
         from fastnst.inference.stylizer import check_strength, check_tiling
 
-        _as_flag("--tile", lambda: check_tiling(self.tile, None), " (or 0 for no tiling)")
-        _as_flag("--stats-max-pixels", lambda: check_tiling(None, self.stats_max_pixels))
-        _as_flag("--strength", lambda: check_strength(self.strength))
+        try:
+            check_tiling(self.tile, self.stats_max_pixels)
+        except ParameterError as err:  # this command's way out: --tile 0 turns tiling off
+            hint = " (or 0 for no tiling)" if err.parameter == "tile" else ""
+            raise ParameterError(err.parameter, err.problem + hint) from None
+        check_strength(self.strength)
         if self.batch_size < 1:
             raise FastNSTError("--batch-size must be >= 1")
         if not 1 <= self.quality <= 100:
             raise FastNSTError("--quality must be between 1 and 100")
         if self.max_pixels < 1:
             raise FastNSTError("--max-pixels must be >= 1")
-
-
-def _as_flag(flag: str, check: Callable[[], object], hint: str = "") -> None:
-    """Run a library check; its FastNSTError names the parameter, re-raised naming the flag."""
-    try:
-        check()
-    except FastNSTError as err:
-        name, message = flag.lstrip("-").replace("-", "_"), str(err)
-        if message.startswith(name):
-            message = flag + message[len(name):]
-        else:
-            message = f"{flag}: {message}"
-        raise FastNSTError(message + hint) from None
 
 
 EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}

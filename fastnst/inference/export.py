@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.core.files import atomic_output, check_writable_dir, parent_dir
 from fastnst.inference.config import EXPORT_FORMATS
 from fastnst.models.checkpoint import load_model, require_one_style, resolve_spec
@@ -156,8 +156,9 @@ def export_model(model: str | Path, format: str, output: str | Path | None = Non
     (beside the checkpoint). The checkpoint itself is never overwritten.
     """
     if format not in FORMATS:
-        raise FastNSTError(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")
-    path, selection = resolve_spec(model)
+        raise ParameterError("format", f"must be one of {', '.join(FORMATS)}, not {format!r}")
+    spec = resolve_spec(model)
+    path, selection = spec
     # One style of a multi-style model is exported as a plain net named after it.
     named = path.with_name(f"{path.stem}_{selection}{path.suffix}") if selection else path
     target = Path(output) if output is not None else default_output(named, format)
@@ -166,7 +167,7 @@ def export_model(model: str | Path, format: str, output: str | Path | None = Non
     check_writable_dir(parent_dir(target))
     if target.resolve() == path.resolve():
         raise FastNSTError(f"-o {target} would overwrite the checkpoint; choose another name")
-    net, meta = load_model(model)
+    net, meta = load_model(spec)
     require_one_style(net, model)
     with atomic_output(target) as tmp:
         if format == "onnx":

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.core.filters import guided_filter
 from fastnst.core.images import to_pil, to_tensor
 from fastnst.inference.config import SMOOTH_METHODS
@@ -212,8 +212,8 @@ def conjugate_gradients(system: Callable[[torch.Tensor], torch.Tensor], target: 
 def resolve_method(method: str, pixels: int) -> str:
     """"auto" -> "matting" up to MATTING_MAX_PIXELS pixels (H W), else "guided"."""
     if method not in SMOOTH_METHODS:
-        raise FastNSTError(f"--smooth-method must be one of {', '.join(SMOOTH_METHODS)}, "
-                           f"not {method!r}")
+        raise ParameterError("smooth_method", f"must be one of {', '.join(SMOOTH_METHODS)}, "
+                             f"not {method!r}")
     if method == "auto":
         return "matting" if pixels <= MATTING_MAX_PIXELS else "guided"
     return method

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fastnst.core.errors import FastNSTError, first_line
+from fastnst.core.errors import FastNSTError, ParameterError, first_line
 
 # Original VGG (Caffe, via Keras): BGR, 0-255, minus the ImageNet mean in BGR order
 # (Simonyan & Zisserman 2015; the values of Keras' `imagenet_utils.preprocess_input`).
@@ -94,8 +94,8 @@ class NamedFeatures(nn.Module):
 def read_state_file(path: Path) -> dict[str, Any]:
     """A state dict saved with torch.save, loaded on CPU with weights_only=True."""
     if not path.is_file():
-        raise FastNSTError(
-            f"--vgg-weights must be 'torchvision', 'caffe' (VGG19 only) or a state-dict file; "
+        raise ParameterError(
+            "vgg_weights", f"must be 'torchvision', 'caffe' (VGG19 only) or a state-dict file; "
             f"no file {path}")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.lossnets.base import (
     NamedFeatures,
     download_torchvision,
@@ -91,8 +91,8 @@ class SqueezeNetFeatures(NamedFeatures):
 
     def __init__(self, weights: str = "torchvision", pooling: str = "max") -> None:
         if pooling != "max":
-            raise FastNSTError(f"--pooling {pooling} is for VGG only; SqueezeNet 1.1 keeps its "
-                               "trained max pooling")
+            raise ParameterError("pooling", f"{pooling} is for VGG only; SqueezeNet 1.1 keeps "
+                                 "its trained max pooling")
         state = load_squeezenet_state(weights)
         layers = nn.ModuleDict()
         for name in LAYER_NAMES:
