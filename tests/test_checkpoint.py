@@ -19,6 +19,7 @@ from fastnst.models.checkpoint import (
     clean_state_dict,
     load_model,
     resolve_model,
+    resolve_spec,
     save_model,
 )
 from fastnst.models.johnson import TransformerNet
@@ -279,6 +280,18 @@ def test_bare_model_names_are_searched_in_order(model_dirs, monkeypatch):
     # Anything with a separator or a suffix is a path, used as given.
     assert resolve_model("sub/mosaic") == Path("sub/mosaic")
     assert resolve_model("mosaic.ckpt") == Path("mosaic.ckpt")
+
+
+def test_a_resolved_model_loads_its_file_wherever_the_search_would_lead_later(
+        model_dirs, monkeypatch):
+    # The web site resolves each offered style once, at start: a model saved later in a
+    # folder that comes first in the search must not change what it serves.
+    spec = resolve_spec("mosaic")
+    assert spec == (Path("models/mosaic.ckpt"), None) and str(spec) == "models/mosaic.ckpt"
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(model_dirs))
+    assert load_model("mosaic")[1]["style"] == "env"
+    assert load_model(spec)[1]["style"] == "models"
+    assert resolve_spec(spec) is spec
 
 
 def test_unknown_model_name_lists_folders_and_names(model_dirs, monkeypatch):

@@ -22,9 +22,11 @@ from PIL import Image
 from fastnst.cli.stylize import backend_flags
 from fastnst.cli.stylize import main as stylize_main
 from fastnst.core.errors import FastNSTError
-from fastnst.core.images import to_tensor
+from fastnst.core.images import resize_long_side, to_tensor
 from fastnst.core.memory import keep_freed_memory
 from fastnst.inference.backends import BackendMismatch, load_stylizer
+from fastnst.inference.smoothing import smooth
+from fastnst.inference.still import stylize_image
 from fastnst.inference.stylizer import Stylizer, frame_batches
 from fastnst.models.checkpoint import load_model, save_model
 from fastnst.models.johnson import TransformerNet
@@ -206,6 +208,26 @@ def test_cli_tiles_and_rejects_bad_flags(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith("fastnst-stylize: error:") and "\n" not in err
         assert not bad.exists()
+    # The library's words ("tile must be ...", as API users read them) name the flag here.
+    assert stylize_main([str(source), "--model", str(model), "-o", str(out), "--tile", "8"]) == 2
+    assert capsys.readouterr().err.strip() == ("fastnst-stylize: error: --tile must be at least "
+                                               "16 px, not 8 (or 0 for no tiling)")
+
+
+def test_stylize_image_downscales_and_smooths_the_stylized_tensor():
+    net = make_net(0.25)
+    stylizer = Stylizer(net, device="cpu")
+    image = Image.open(CONTENT).convert("RGB").resize((90, 60))
+    plain = stylize_image(stylizer, image, max_size=45)
+    assert plain.image.size == (45, 30) and plain.smooth_method is None
+    assert plain.image.tobytes() == stylizer(resize_long_side(image, 45)).tobytes()
+    smoothed = stylize_image(stylizer, image, max_size=45, smooth_method="auto")
+    assert smoothed.smooth_method == "matting" and smoothed.image.size == (45, 30)
+    small = to_tensor(resize_long_side(image, 45)).unsqueeze(0)
+    expected = smooth(stylizer.stylize_tensor(small), small, "matting")
+    got = to_tensor(smoothed.image).unsqueeze(0)
+    assert (got - expected).abs().max() <= 1 / 255 + 1e-6  # one 8-bit rounding
+    assert (got - to_tensor(plain.image).unsqueeze(0)).abs().mean() > 0.005  # smoothing shows
 
 
 def test_keep_freed_memory_applies_on_glibc():

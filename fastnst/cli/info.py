@@ -77,10 +77,11 @@ def describe(path: str, arch: dict[str, Any], parameters: int, meta: dict[str, A
 
 
 def info(config: InfoConfig) -> int:
-    from fastnst.models.checkpoint import load_model, resolve_model
+    from fastnst.models.checkpoint import load_model, resolve_spec
 
-    path = resolve_model(config.model)
-    net, meta = load_model(config.model)
+    model = resolve_spec(config.model)
+    path = model.path
+    net, meta = load_model(model)
     arch = dict(net.arch)  # type: ignore[arg-type]
     parameters = sum(p.numel() for p in net.parameters())
     if config.json:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +15,6 @@ from fastnst.core.images import (
     SAVE_SUFFIXES,
     list_images,
     open_image,
-    resize_long_side,
     save_image,
 )
 from fastnst.inference.config import StylizeConfig
@@ -106,7 +104,7 @@ def stylize(config: StylizeConfig) -> int:
     """Stylize every input; returns the exit code (2 if any input failed)."""
     from fastnst.core.memory import keep_freed_memory
     from fastnst.inference.backends import BackendMismatch, load_stylizer
-    from fastnst.inference.smoothing import resolve_method, smooth_image
+    from fastnst.inference.still import stylize_image
     from fastnst.inference.video import stylize_video
 
     if config.smooth:
@@ -135,21 +133,17 @@ def stylize(config: StylizeConfig) -> int:
                 print(f"{target}  ({report.frames} frames, {report.width}x{report.height}, "
                       f"{report.frames_per_s:.2f} frames/s, audio {report.audio})")
                 continue
-            image = resize_long_side(open_image(source, config.max_pixels), config.max_size)
+            photo = open_image(source, config.max_pixels)
         except FastNSTError as err:
             report_error(PROG, err)
             failures += 1
             continue
-        started = time.perf_counter()
-        stylized = stylizer(image)
-        smoothed = ""
-        if config.smooth:  # on the whole image, after tiling
-            method = resolve_method(config.smooth_method, image.width * image.height)
-            stylized = smooth_image(stylized, image, method)
-            smoothed = f", smoothed: {method}"
-        save_image(stylized, target, config.quality)
-        print(f"{target}  ({image.width}x{image.height}, "
-              f"{time.perf_counter() - started:.2f} s{smoothed})")
+        result = stylize_image(stylizer, photo, config.max_size,
+                               config.smooth_method if config.smooth else None)
+        save_image(result.image, target, config.quality)
+        smoothed = f", smoothed: {result.smooth_method}" if result.smooth_method else ""
+        print(f"{target}  ({result.image.width}x{result.image.height}, "
+              f"{result.seconds:.2f} s{smoothed})")
     return 2 if failures else 0
 
 

@@ -40,7 +40,7 @@ from fastnst.models.checkpoint import (
     load_model,
     recorded_style,
     require_one_style,
-    resolve_model,
+    resolve_spec,
 )
 
 # The slow baseline's settings: those of fastnst-slow (fastnst.slow.config.SlowConfig).
@@ -165,10 +165,10 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # a few image sizes, hundreds of passes each
     photos = list_images([config.content])
-    model_path = resolve_model(config.model)
-    net, meta = load_model(config.model)
+    model = resolve_spec(config.model)
+    net, meta = load_model(model)
     require_one_style(net, config.model)
-    style_path = find_style(config.style, meta, model_path)
+    style_path = find_style(config.style, meta, model.path)
     contents = [load_tensor(photo, config.max_pixels, config.max_size) for photo in photos]
     batches = size_batches([(c.shape[-2], c.shape[-1]) for c in contents], config.batch_size)
     metric = QualityMetric(load_tensor(style_path, config.max_pixels, METRIC_STYLE_SIZE), device)
@@ -192,7 +192,7 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
 
     return {
         "fastnst_version": __version__,
-        "model": str(model_path),
+        "model": str(model.path),
         "model_style": meta.get("style"),
         "style": str(style_path),
         "content": config.content,

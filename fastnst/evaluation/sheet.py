@@ -22,7 +22,7 @@ from fastnst.models.checkpoint import (
     load_model,
     recorded_style,
     require_one_style,
-    resolve_model,
+    resolve_spec,
 )
 
 GAP = 4  # px of background between the cells and around the grid
@@ -73,15 +73,15 @@ def style_header(meta: dict[str, Any], name: str, size: int, max_pixels: int) ->
 
 def make_sheet(config: SheetConfig) -> Image.Image:
     """Stylize config.content with each of config.models; returns the sheet (see grid)."""
-    model_paths = [resolve_model(model) for model in config.models]  # fail early on a typo
+    specs = [resolve_spec(model) for model in config.models]  # fail early on a typo
     photos = [square(open_image(path, config.max_pixels), config.size) for path in config.content]
     batch = torch.stack([to_tensor(photo) for photo in photos])  # (P, 3, S, S)
     header: list[Image.Image | None] = [None]
     columns: list[list[Image.Image]] = []
-    for model, path in zip(config.models, model_paths, strict=True):
-        net, meta = load_model(model)
+    for model, spec in zip(config.models, specs, strict=True):
+        net, meta = load_model(spec)
         require_one_style(net, model)
-        name = str(meta.get("style") or path.stem)
+        name = str(meta.get("style") or spec.path.stem)
         header.append(style_header(meta, name, config.size, config.max_pixels))
         outputs = Stylizer(net, device=config.device).stylize_tensor(batch)
         columns.append([to_pil(output) for output in outputs])

@@ -36,7 +36,7 @@ from fastnst.inference.temporal import (
 from fastnst.models.checkpoint import (
     load_model,
     require_one_style,
-    resolve_model,
+    resolve_spec,
 )
 
 # The two ways fastnst-eval --video stylizes the clip, by report key.
@@ -70,10 +70,10 @@ def evaluate_video(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
 
     cv2 = import_cv2("fastnst-eval --video")
 
-    model_path = resolve_model(config.model)
-    net, meta = load_model(config.model)
+    model = resolve_spec(config.model)
+    net, meta = load_model(model)
     require_one_style(net, config.model)
-    style_path = find_style(config.style, meta, model_path)
+    style_path = find_style(config.style, meta, model.path)
     metric = QualityMetric(load_tensor(style_path, config.max_pixels, METRIC_STYLE_SIZE), device)
     stylizer = Stylizer(net, device=str(device))
     smoother = TemporalFilter()
@@ -129,7 +129,7 @@ def evaluate_video(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
 
     return {
         "fastnst_version": __version__,
-        "model": str(model_path),
+        "model": str(model.path),
         "model_style": meta.get("style"),
         "style": str(style_path),
         "video": config.video,

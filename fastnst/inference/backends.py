@@ -10,7 +10,7 @@ from pathlib import Path
 from fastnst.core.errors import FastNSTError
 from fastnst.inference.config import DEFAULT_STATS_MAX_PIXELS
 from fastnst.inference.stylizer import BaseStylizer, Stylizer
-from fastnst.models.checkpoint import resolve_model
+from fastnst.models.checkpoint import ModelSpec, resolve_spec
 
 BACKENDS = ("auto", "torch", "onnx")
 
@@ -25,7 +25,7 @@ class BackendMismatch(FastNSTError):
         self.settings = settings
 
 
-def load_stylizer(model: str | Path, backend: str = "auto", device: str = "auto",
+def load_stylizer(model: str | Path | ModelSpec, backend: str = "auto", device: str = "auto",
                   precision: str = "32", *, tile: int | None = None, compile: bool = False,
                   stats_max_pixels: int | None = DEFAULT_STATS_MAX_PIXELS, strength: float = 1.0,
                   preserve_colors: bool = False) -> BaseStylizer:
@@ -38,13 +38,14 @@ def load_stylizer(model: str | Path, backend: str = "auto", device: str = "auto"
     """
     if backend not in BACKENDS:
         raise FastNSTError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    is_onnx = Path(resolve_model(model)).suffix.lower() == ".onnx"
+    spec = resolve_spec(model)  # once: the stylizers below take it as it is
+    is_onnx = spec.path.suffix.lower() == ".onnx"
     if backend == "auto":
         backend = "onnx" if is_onnx else "torch"
     if backend == "torch":
         if is_onnx:
             raise BackendMismatch(f"{model}: an ONNX model runs on the onnx backend, not torch")
-        return Stylizer.from_checkpoint(model, device, precision, tile=tile, compile=compile,
+        return Stylizer.from_checkpoint(spec, device, precision, tile=tile, compile=compile,
                                         stats_max_pixels=stats_max_pixels, strength=strength,
                                         preserve_colors=preserve_colors)
     unsupported = tuple((name, value) for name, value, used in (
@@ -57,4 +58,4 @@ def load_stylizer(model: str | Path, backend: str = "auto", device: str = "auto"
                               "use the torch backend", unsupported)
     from fastnst.inference.onnx_backend import OnnxStylizer
 
-    return OnnxStylizer.from_model(model, strength=strength, preserve_colors=preserve_colors)
+    return OnnxStylizer.from_model(spec, strength=strength, preserve_colors=preserve_colors)

@@ -16,7 +16,7 @@ import torch
 from fastnst.core.errors import FastNSTError, first_line
 from fastnst.inference.export import STRENGTH_NAME
 from fastnst.inference.stylizer import BaseStylizer, check_strength
-from fastnst.models.checkpoint import load_model
+from fastnst.models.checkpoint import ModelSpec, load_model, resolve_spec
 from fastnst.models.johnson import pad_input
 
 
@@ -72,17 +72,17 @@ class OnnxStylizer(BaseStylizer):
         return self._conditioned
 
     @classmethod
-    def from_model(cls, path: str | Path, **controls: Any) -> OnnxStylizer:
-        """A .onnx file as is, or a checkpoint exported to ONNX in memory; `controls`:
-        strength, preserve_colors."""
-        path = Path(path)
-        if path.suffix.lower() == ".onnx":
-            if not path.is_file():
-                raise FastNSTError(f"no such model: {path}")
-            return cls(path, **controls)
+    def from_model(cls, model: str | Path | ModelSpec, **controls: Any) -> OnnxStylizer:
+        """A .onnx file as is, or a checkpoint (a model spec, see resolve_spec) exported to
+        ONNX in memory; `controls`: strength, preserve_colors."""
+        spec = resolve_spec(model)
+        if spec.path.suffix.lower() == ".onnx":
+            if not spec.path.is_file():
+                raise FastNSTError(f"no such model: {spec.path}")
+            return cls(spec.path, **controls)
         from fastnst.inference.export import onnx_bytes
 
-        net, meta = load_model(path)
+        net, meta = load_model(spec)
         return cls(onnx_bytes(net), meta, **controls)
 
     def stylize_tensor(self, images: torch.Tensor) -> torch.Tensor:

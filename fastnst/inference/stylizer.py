@@ -31,7 +31,7 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from fastnst.core.devices import resolve_device
-from fastnst.core.errors import FastNSTError, first_line
+from fastnst.core.errors import FastNSTError, ParameterError, first_line
 from fastnst.core.images import to_pil, to_tensor
 from fastnst.core.memory import release_free_memory
 from fastnst.inference.colors import preserve_colors as keep_photo_colors
@@ -43,7 +43,7 @@ from fastnst.inference.tiling import (
     stats_size,
     tile_pixels,
 )
-from fastnst.models.checkpoint import load_model, require_one_style
+from fastnst.models.checkpoint import ModelSpec, load_model, require_one_style
 
 StylizerT = TypeVar("StylizerT", bound="BaseStylizer")
 _DTYPES = {"32": None, "16": torch.float16, "bf16": torch.bfloat16}
@@ -51,7 +51,7 @@ _DTYPES = {"32": None, "16": torch.float16, "bf16": torch.bfloat16}
 _ORIENTATION = 0x0112
 
 
-def _upright(image: Image.Image) -> Image.Image:
+def upright(image: Image.Image) -> Image.Image:
     """Rotate by the EXIF orientation; images already upright are returned without a copy."""
     if image.getexif().get(_ORIENTATION, 1) == 1:
         return image
@@ -61,7 +61,7 @@ def _upright(image: Image.Image) -> Image.Image:
 def check_strength(strength: float) -> float:
     """The strength as a float; FastNSTError unless 0 <= strength <= 1."""
     if not 0.0 <= strength <= 1.0:
-        raise FastNSTError(f"strength must be between 0 and 1, not {strength}")
+        raise ParameterError("strength", f"must be between 0 and 1, not {strength}")
     return float(strength)
 
 
@@ -70,9 +70,9 @@ def check_tiling(tile: int | None, stats_max_pixels: int | None) -> None:
     tile's pixels) >= 4096: smaller tiles are mostly margin, and smaller statistics passes
     run the net on images under 64 x 64 px."""
     if tile is not None and tile < 16:
-        raise FastNSTError(f"tile must be at least 16 px, not {tile}")
+        raise ParameterError("tile", f"must be at least 16 px, not {tile}")
     if stats_max_pixels is not None and stats_max_pixels < 64 * 64:
-        raise FastNSTError(f"stats_max_pixels must be at least 4096, not {stats_max_pixels}")
+        raise ParameterError("stats_max_pixels", f"must be at least 4096, not {stats_max_pixels}")
 
 
 def blend(stylized: torch.Tensor, photo: torch.Tensor, strength: float) -> torch.Tensor:
@@ -177,7 +177,7 @@ class BaseStylizer(ABC):
 
     def __call__(self, image: Image.Image) -> Image.Image:
         """PIL image (any mode, EXIF-rotated upright) -> stylized RGB PIL image, same size."""
-        return self._stylize_upright(_upright(image))
+        return self._stylize_upright(upright(image))
 
 
 class Stylizer(BaseStylizer):
@@ -199,13 +199,13 @@ class Stylizer(BaseStylizer):
                  stats_max_pixels: int | None = DEFAULT_STATS_MAX_PIXELS,
                  strength: float = 1.0, preserve_colors: bool = False) -> None:
         if precision not in _DTYPES:
-            raise FastNSTError(f"precision must be 32, 16 or bf16, not {precision!r}")
+            raise ParameterError("precision", f"must be 32, 16 or bf16, not {precision!r}")
         check_tiling(tile, stats_max_pixels)
         require_one_style(net, (meta or {}).get("model", "this model"))
         self.device = resolve_device(device)
         self.dtype = _DTYPES[precision]
         if self.dtype is torch.float16 and self.device.type == "cpu":
-            raise FastNSTError("--precision 16 needs a GPU; use bf16 or 32 on the CPU")
+            raise ParameterError("precision", "16 needs a GPU; use bf16 or 32 on the CPU")
         self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.net = net.eval().requires_grad_(False).to(self.device,
@@ -237,9 +237,11 @@ class Stylizer(BaseStylizer):
         return bool(getattr(self.net, "strength_conditioned", False))
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "32",
-                        **options: Any) -> Stylizer:
-        """Load a slim or Lightning checkpoint; `options` are the keyword-only arguments."""
+    def from_checkpoint(cls, path: str | Path | ModelSpec, device: str = "auto",
+                        precision: str = "32", **options: Any) -> Stylizer:
+        """Load a slim or Lightning checkpoint (a path, a model name or a resolved ModelSpec:
+        see fastnst.models.checkpoint.resolve_spec); `options` are the keyword-only
+        arguments."""
         net, meta = load_model(path)
         return cls(net, device=device, precision=precision, meta={"model": str(path), **meta},
                    **options)

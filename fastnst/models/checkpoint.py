@@ -12,7 +12,7 @@ import hashlib
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -90,8 +90,20 @@ def model_styles(path: Path) -> tuple[str, ...]:
     return tuple(arch.get("styles", ())) if isinstance(arch, dict) else ()
 
 
-def resolve_spec(spec: str | Path) -> tuple[Path, str | None]:
-    """A model spec -> (model file, style selection or None).
+class ModelSpec(NamedTuple):
+    """A model spec resolved to its file: resolve it once (resolve_spec) and hand this to
+    load_model and the stylizers, which then neither search the model folders nor read the
+    other models again. Unpacks as (path, selection)."""
+
+    path: Path
+    selection: str | None  # a style or a mix of a multi-style model ('a=0.5,b=0.5'); None: all
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.selection}" if self.selection else str(self.path)
+
+
+def resolve_spec(spec: str | Path | ModelSpec) -> ModelSpec:
+    """A model spec -> ModelSpec(model file, style selection or None); a ModelSpec as it is.
 
     Specs: a path; a bare name (`starry_night`: NAME.ckpt in model_search_dirs(), first match,
     else a style of that name in a multi-style model found there); either followed by
@@ -99,21 +111,23 @@ def resolve_spec(spec: str | Path) -> tuple[Path, str | None]:
     has no path separator and no suffix and is not an existing file. Raises FastNSTError
     naming the folders searched and the names they hold when nothing matches.
     """
+    if isinstance(spec, ModelSpec):
+        return spec
     text, selection = split_model_spec(str(spec))
     path = Path(text)
     is_bare = not any(sep in text for sep in ("/", os.sep)) and not path.suffix
     if not is_bare or path.is_file():
-        return path, selection
+        return ModelSpec(path, selection)
     folders = model_search_dirs()
     for folder in folders:
         candidate = folder / f"{text}{MODEL_SUFFIX}"
         if candidate.is_file():
-            return candidate, selection
+            return ModelSpec(candidate, selection)
     files = [p for folder in folders if folder.is_dir()
              for p in sorted(folder.glob(f"*{MODEL_SUFFIX}"))]
     styles = {name: p for p in reversed(files) for name in model_styles(p)}  # first wins
     if selection is None and text in styles:
-        return styles[text], text
+        return ModelSpec(styles[text], text)
     available = sorted({p.stem for p in files} | set(styles))
     raise FastNSTError(
         f"no model named {text!r} (looked for {text}{MODEL_SUFFIX} and multi-style models' "
@@ -122,7 +136,7 @@ def resolve_spec(spec: str | Path) -> tuple[Path, str | None]:
         f"set ${CHECKPOINTS_ENV} or give a path)")
 
 
-def resolve_model(name_or_path: str | Path) -> Path:
+def resolve_model(name_or_path: str | Path | ModelSpec) -> Path:
     """The model file a spec names (see resolve_spec), without its style selection."""
     return resolve_spec(name_or_path)[0]
 
@@ -333,11 +347,12 @@ def selected_meta(meta: dict[str, Any], mix: dict[str, float]) -> dict[str, Any]
     return {**meta, "style": label, "style_sha256": None, "eval": None, "selected": mix}
 
 
-def load_model(spec: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+def load_model(spec: str | Path | ModelSpec) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the transform net from a slim or Lightning checkpoint (detected by content).
 
     spec: a path or bare model name, optionally with `:STYLE` or `:A=W,B=W` for a style or a
-    mix of a multi-style model (see resolve_spec), which gives a plain net of that style
+    mix of a multi-style model (see resolve_spec), or a ModelSpec already resolved; a
+    selection gives a plain net of that style
     (fastnst.models.johnson.select_style) and its metadata (selected_meta). Returns (net in
     eval mode on CPU, float32 weights, metadata dict).
     """

@@ -19,12 +19,14 @@ from PIL import Image
 
 from fastnst.core.assets import bundled_style
 from fastnst.core.errors import FastNSTError
+from fastnst.inference.still import stylize_image
 from fastnst.inference.stylizer import Stylizer
 from fastnst.models.checkpoint import (
     MODEL_SUFFIX,
+    ModelSpec,
     model_search_dirs,
     model_styles,
-    resolve_model,
+    resolve_spec,
 )
 
 # Trained models kept loaded (a width-1 net is ~7 MB): the most recently used ones.
@@ -33,11 +35,13 @@ TRAINED_LOADED = 16
 
 @dataclass(frozen=True)
 class StyleEntry:
-    """A model offered on the site: its bare name, a title, and its style image (or None)."""
+    """A model offered on the site: its bare name, a title, its style image (or None) and
+    its file, found once when the site starts."""
 
     name: str
     title: str
     style_image: Path | None
+    model: ModelSpec
 
 
 def available_styles() -> set[str]:
@@ -59,18 +63,14 @@ def find_styles(names: tuple[str, ...] | None) -> list[StyleEntry]:
 
     Raises FastNSTError for a named model that does not exist (the site must not start
     advertising a style it cannot serve)."""
-    if names is None:
-        found = sorted(available_styles())
-    else:
-        found = list(dict.fromkeys(names))
-        for name in found:
-            resolve_model(name)
+    found = sorted(available_styles()) if names is None else list(dict.fromkeys(names))
     if not found:
         raise FastNSTError("no style models found (train one with fastnst-train, or set "
                            "$FASTNST_CHECKPOINTS)")
     # MODEL:STYLE entries show their style's own bundled picture and name.
     return [StyleEntry(name, name.replace("_", " ").replace(":", ": ").title(),
-                       bundled_style(name.rpartition(":")[2])) for name in found]
+                       bundled_style(name.rpartition(":")[2]), resolve_spec(name))
+            for name in found]
 
 
 class StyleModels:
@@ -95,7 +95,8 @@ class StyleModels:
             raise KeyError(name)
         with self._lock:  # two first requests for a style must not load it twice
             if name not in self._models:
-                self._models[name] = Stylizer.from_checkpoint(name, self.device)
+                self._models[name] = Stylizer.from_checkpoint(self.entries[name].model,
+                                                              self.device)
             return self._models[name]
 
     def _get_trained(self, checkpoint: Path) -> Stylizer:
@@ -115,4 +116,4 @@ class StyleModels:
         model's file (see Site.style_file), else `name` is one of `entries`."""
         stylizer = self.get(name, checkpoint).with_controls(strength=strength,
                                                             preserve_colors=preserve_colors)
-        return stylizer(image)
+        return stylize_image(stylizer, image).image
