@@ -59,8 +59,9 @@ class EvalConfig:
             raise FastNSTError("--photoreal and --video are two modes: give one")
         if self.baseline_iters < 0:
             raise FastNSTError("--baseline-iters must be >= 0")
-        if self.batch_size < 1:
-            raise FastNSTError("--batch-size must be >= 1")
+        from fastnst.inference.stylizer import check_batch_size  # here: parsing imports no torch
+
+        check_batch_size(self.batch_size)
         if self.max_size is not None and self.max_size < 16:
             raise FastNSTError("--max-size must be at least 16 px")
         if self.output is not None and Path(self.output).suffix.lower() != ".json":

@@ -85,7 +85,7 @@ class StylizeConfig:
             raise FastNSTError("--max-size must be at least 16 px")
         # The library's checks (fastnst.inference.stylizer), run before any model loads or
         # output folder is made; their ParameterErrors name the flags on the command line.
-        from fastnst.inference.stylizer import check_strength, check_tiling
+        from fastnst.inference.stylizer import check_batch_size, check_strength, check_tiling
 
         try:
             check_tiling(self.tile, self.stats_max_pixels)
@@ -93,8 +93,7 @@ class StylizeConfig:
             hint = " (or 0 for no tiling)" if err.parameter == "tile" else ""
             raise ParameterError(err.parameter, err.problem + hint) from None
         check_strength(self.strength)
-        if self.batch_size < 1:
-            raise FastNSTError("--batch-size must be >= 1")
+        check_batch_size(self.batch_size)
         if not 1 <= self.quality <= 100:
             raise FastNSTError("--quality must be between 1 and 100")
         if self.max_pixels < 1:

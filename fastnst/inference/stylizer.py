@@ -31,7 +31,7 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from fastnst.core.devices import resolve_device
-from fastnst.core.errors import FastNSTError, ParameterError, first_line
+from fastnst.core.errors import ParameterError, first_line
 from fastnst.core.images import to_pil, to_tensor
 from fastnst.core.memory import release_free_memory
 from fastnst.inference.colors import preserve_colors as keep_photo_colors
@@ -75,6 +75,12 @@ def check_tiling(tile: int | None, stats_max_pixels: int | None) -> None:
         raise ParameterError("stats_max_pixels", f"must be at least 4096, not {stats_max_pixels}")
 
 
+def check_batch_size(batch_size: int) -> None:
+    """ParameterError unless batch_size (images or frames per forward pass) >= 1."""
+    if batch_size < 1:
+        raise ParameterError("batch_size", f"must be at least 1, not {batch_size}")
+
+
 def blend(stylized: torch.Tensor, photo: torch.Tensor, strength: float) -> torch.Tensor:
     """(1 - strength) * photo + strength * stylized: a pixel blend, for nets that do not take
     the strength. (N, 3, H, W) float in [0, 1] -> float32; exact at strength 0 and 1."""
@@ -90,8 +96,7 @@ def frame_batches(frames: Iterable[torch.Tensor], batch_size: int) -> Iterator[t
     kept. Frames are pulled lazily and a full batch is yielded before the next frame is
     pulled, so a decoder can feed this without the stream ever being held whole.
     """
-    if batch_size < 1:
-        raise FastNSTError(f"batch_size must be at least 1, not {batch_size}")
+    check_batch_size(batch_size)
     batch: list[torch.Tensor] = []
     for frame in frames:
         if batch and frame.shape != batch[0].shape:
