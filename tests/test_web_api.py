@@ -235,20 +235,42 @@ def test_jobs_queue_with_limits_positions_and_owner_cancel(tmp_path: Path) -> No
                          data={"algorithm": "photoreal", "iterations": "30"}).json()
     assert client.get(f"/api/jobs/{second['id']}").json()["queue_position"] == 2
     third = client.post("/api/jobs", files=job_files())
-    assert third.status_code == 429 and "2 jobs" in third.json()["detail"]
+    assert (third.status_code, third.json()) == (429, {
+        "detail": "you already have 2 jobs queued or running; wait for one to end or cancel "
+                  "one"})
 
-    stranger = TestClient(client.app)
-    assert stranger.delete(f"/api/jobs/{job_id}").status_code == 403
+    # the board's refusals (fastnst.web.jobs.errors) as statuses with their one-line detail
+    missing = client.delete("/api/jobs/AAAAAAAAAAAAAAAA")
+    assert (missing.status_code, missing.json()) == (404, {"detail": "no job AAAAAAAAAAAAAAAA"})
+    stranger = TestClient(client.app).delete(f"/api/jobs/{job_id}")
+    assert (stranger.status_code, stranger.json()) == (403, {
+        "detail": "only the person who started this job can cancel it"})
     cancelled = client.delete(f"/api/jobs/{job_id}").json()
     assert cancelled["status"] == "cancelled"
     assert client.get(f"/api/jobs/{second['id']}").json()["queue_position"] == 1
-    assert client.delete(f"/api/jobs/{job_id}").status_code == 409
+    again = client.delete(f"/api/jobs/{job_id}")
+    assert (again.status_code, again.json()) == (409, {
+        "detail": "the job has already ended (cancelled)"})
     # the queue bound holds for everyone: another client fills it, then the queue is full
     other = TestClient(client.app, client=("10.0.0.2", 1234))
     assert other.post("/api/jobs", files=job_files()).status_code == 201
     full = TestClient(client.app, client=("10.0.0.3", 1234)).post("/api/jobs",
                                                                   files=job_files())
-    assert full.status_code == 503
+    assert (full.status_code, full.json()) == (503, {
+        "detail": "the job queue is full; try again later"})
+
+
+def test_every_job_board_refusal_has_its_own_status() -> None:
+    """Each error class of the board has its own status in the web layer's one table (so a
+    refusal added later does not fall through to a plain 400)."""
+    from fastnst.web.app import JOB_ERROR_STATUS
+    from fastnst.web.jobs import errors
+
+    refusals = {cls for cls in vars(errors).values()
+                if isinstance(cls, type) and issubclass(cls, errors.JobError)
+                and cls is not errors.JobError}
+    assert refusals == set(JOB_ERROR_STATUS)
+    assert len(set(JOB_ERROR_STATUS.values())) == len(JOB_ERROR_STATUS)
 
 
 @pytest.mark.parametrize(("fields", "message"), [

@@ -1,8 +1,11 @@
 """The site's job bookkeeping without workers: lost jobs queued again, retries bounded,
-stale duplicates skipped, cancellation seen by a running job."""
+stale duplicates skipped, cancellation seen by a running job, and refusals in the board's own
+words (no HTTP: the board is a library the web layer uses)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,10 +18,19 @@ pytest.importorskip("huey")
 import torch
 from PIL import Image
 
+from fastnst.core.errors import FastNSTError
 from fastnst.web.config import WebConfig
 from fastnst.web.jobs.board import JobBoard
+from fastnst.web.jobs.errors import (
+    JobEnded,
+    JobError,
+    JobNotFound,
+    NotJobOwner,
+    QueueFull,
+    TooManyJobs,
+)
 from fastnst.web.jobs.progress import JobCancelled, JobSuperseded, progress_reporter
-from fastnst.web.jobs.queue import JobRecord, open_queue
+from fastnst.web.jobs.queue import TRAIN, JobRecord, open_queue
 from fastnst.web.jobs.runner import run
 from fastnst.web.trained import TrainedModels
 
@@ -31,10 +43,12 @@ def board(tmp_path: Path) -> tuple[JobBoard, list[tuple[str, int]]]:
     return JobBoard(config, huey, lambda *args: calls.append(args), TrainedModels(tmp_path)), calls
 
 
-def submit(board: JobBoard) -> JobRecord:
+def submit(board: JobBoard, client: str = "1.2.3.4", owner_token: str = "t" * 43,
+           algorithm: str = "artistic") -> JobRecord:
     image = Image.new("RGB", (32, 24), "grey")
-    return board.submit(image, image.copy(), algorithm="artistic", size=32, iterations=10,
-                        email="", style_name="s", client="1.2.3.4", owner_token="t" * 43)
+    return board.submit(None if algorithm == TRAIN else image, image.copy(),
+                        algorithm=algorithm, size=32, iterations=10, email="", style_name="s",
+                        client=client, owner_token=owner_token)
 
 
 def test_a_running_job_whose_heartbeat_stopped_is_queued_again_then_failed(board) -> None:
@@ -105,3 +119,54 @@ def test_the_worker_beats_at_the_pace_of_the_site_that_judges_it(board, tmp_path
     assert board.store.get(record.id).status == "done"
     assert len(beats) >= 3  # at the start, then about every 0.83 s of the 2 s job
     assert max(b - a for a, b in zip(beats, beats[1:], strict=False)) < 1.5
+
+
+def test_cancelling_refuses_unknown_ids_strangers_and_ended_jobs(board) -> None:
+    board, _ = board
+    record = submit(board, owner_token="o" * 43)
+    with pytest.raises(JobNotFound, match=r"^no job AAAAAAAAAAAAAAAA$"):
+        board.cancel("AAAAAAAAAAAAAAAA", "o" * 43)
+    with pytest.raises(JobNotFound, match=r"^no job AAAAAAAAAAAAAAAA$"):
+        board.get("AAAAAAAAAAAAAAAA")
+    for stranger in ("s" * 43, None):  # another browser's token, or none at all
+        with pytest.raises(NotJobOwner) as refused:
+            board.cancel(record.id, stranger)
+        assert str(refused.value) == "only the person who started this job can cancel it"
+    assert board.get(record.id).status == "queued"  # the refusals changed nothing
+    assert board.cancel(record.id, "o" * 43).status == "cancelled"
+    with pytest.raises(JobEnded) as ended:
+        board.cancel(record.id, "o" * 43)
+    assert str(ended.value) == "the job has already ended (cancelled)"
+    assert ended.value.status == "cancelled"
+    # one family, a FastNSTError: a script or the CLI can catch every refusal at once
+    assert isinstance(ended.value, JobError) and isinstance(ended.value, FastNSTError)
+
+
+def test_submitting_refuses_over_the_client_and_queue_limits(tmp_path: Path) -> None:
+    config = WebConfig(data_dir=str(tmp_path), jobs_per_client=2, max_queued=3)
+    board = JobBoard(config, open_queue(config.queue_url), lambda *args: None,
+                     TrainedModels(tmp_path))
+    submit(board, algorithm=TRAIN)
+    with pytest.raises(TooManyJobs) as training:
+        submit(board, algorithm=TRAIN)
+    assert str(training.value) == ("you already have a training job queued or running; wait "
+                                   "for it to end or cancel it")
+    submit(board)
+    with pytest.raises(TooManyJobs) as quota:
+        submit(board)
+    assert str(quota.value) == ("you already have 2 jobs queued or running; wait for one to end "
+                                "or cancel one")
+    assert quota.value.limit == 2
+    submit(board, client="10.0.0.2")
+    with pytest.raises(QueueFull, match=r"^the job queue is full; try again later$"):
+        submit(board, client="10.0.0.3")
+    assert len(board.open_records()) == 3  # nothing refused was queued
+
+
+def test_the_board_imports_without_fastapi() -> None:
+    """The job logic is a library: scripts and workers use it without the HTTP stack."""
+    code = ("import sys, fastnst.web.jobs.board; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'starlette'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,14 @@ from fastnst.web import api, camera, pages, training_api
 from fastnst.web.config import WebConfig
 from fastnst.web.gallery import Gallery
 from fastnst.web.jobs.board import JobBoard
+from fastnst.web.jobs.errors import (
+    JobEnded,
+    JobError,
+    JobNotFound,
+    NotJobOwner,
+    QueueFull,
+    TooManyJobs,
+)
 from fastnst.web.jobs.queue import open_queue
 from fastnst.web.jobs.runner import register_task
 from fastnst.web.jobs.worker import start_embedded_worker
@@ -42,6 +50,15 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 # Paths whose errors are JSON for scripts; other paths get the HTML error page.
 JSON_PREFIXES = ("/api/", "/media/", "/healthz", "/ws/")
+# The HTTP status of each refusal of the job board (which knows nothing of HTTP); the routes'
+# `responses=errors(...)` declare the same statuses in the OpenAPI document.
+JOB_ERROR_STATUS: dict[type[JobError], int] = {
+    TooManyJobs: 429,  # a per-client limit, as --stylize-per-minute's
+    QueueFull: 503,  # the site, not the client, is out of room
+    JobNotFound: 404,
+    NotJobOwner: 403,
+    JobEnded: 409,  # conflicts with the job's state: asking again will not help
+}
 
 
 def build_site(config: WebConfig) -> Site:
@@ -175,13 +192,33 @@ def _add_error_handlers(app: FastAPI) -> None:
         headers = getattr(err, "headers", None)
         if err.status_code == 405:
             headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        detail = err.detail
         if err.status_code == 413:  # FastAPI's body limit says only "Content Too Large"
-            err.detail = body_too_large(request.app.state.site.config.max_upload_bytes)
-        path = request.url.path
-        if path.startswith(JSON_PREFIXES) or "text/html" not in request.headers.get("accept", ""):
-            return JSONResponse({"detail": err.detail}, status_code=err.status_code,
-                                headers=headers)
-        return pages.TEMPLATES.TemplateResponse(
-            request, "error.html", {"title": f"Error {err.status_code}",
-                                    "status_code": err.status_code, "detail": err.detail},
-            status_code=err.status_code, headers=headers)
+            detail = body_too_large(request.app.state.site.config.max_upload_bytes)
+        return error_response(request, err.status_code, detail, headers)
+
+    @app.exception_handler(JobError)
+    async def job_error(request: Request, err: JobError) -> Response:
+        return error_response(request, job_error_status(err), str(err))
+
+
+def job_error_status(err: JobError) -> int:
+    """The HTTP status of a job board refusal: its class's in JOB_ERROR_STATUS, or its
+    nearest base class's there (a subclass added later answers as its parent)."""
+    for cls in type(err).__mro__:
+        if cls in JOB_ERROR_STATUS:
+            return JOB_ERROR_STATUS[cls]
+    return 400  # a JobError with no status of its own: the client's request was refused
+
+
+def error_response(request: Request, status: int, detail: str,
+                   headers: Mapping[str, str] | None = None) -> Response:
+    """The site's one error shape: {"detail": detail} JSON for the API and scripts, the
+    error page for a browser asking for a page (Accept: text/html)."""
+    path = request.url.path
+    if path.startswith(JSON_PREFIXES) or "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    return pages.TEMPLATES.TemplateResponse(
+        request, "error.html", {"title": f"Error {status}", "status_code": status,
+                                "detail": detail},
+        status_code=status, headers=headers)

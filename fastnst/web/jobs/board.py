@@ -5,6 +5,9 @@ Workers write job records into the queue's storage (fastnst.web.jobs.queue); the
 own index, DATA_DIR/jobs.sqlite3, of which jobs it submitted, for whom, and which are still
 open, so it can count a client's jobs, give queue positions and find lost jobs without
 reading every record in the queue.
+
+Refusals are fastnst.web.jobs.errors exceptions, in the board's own words: the board knows
+nothing of HTTP (the web app gives each its status), so scripts and tests can use it alone.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fastapi import HTTPException
 from huey import Huey
 from PIL import Image
 
 from fastnst.web.config import WebConfig
 from fastnst.web.gallery import new_id, token_hash
 from fastnst.web.images import encode_image
+from fastnst.web.jobs.errors import JobEnded, JobNotFound, NotJobOwner, QueueFull, TooManyJobs
 from fastnst.web.jobs.queue import TRAIN, JobRecord, JobStore
 from fastnst.web.trained import NAME_PREFIX, TrainedModels
 
@@ -93,21 +96,21 @@ class JobBoard:
     def submit(self, content: Image.Image | None, style: Image.Image, *, algorithm: str,
                size: int, iterations: int, email: str, style_name: str, client: str,
                owner_token: str) -> JobRecord:
-        """Queue a job; HTTP 429 when the client has too many open (or, for a training job,
-        one training job open already), 503 when the queue is full. content (None for a
-        training job) is stored at the output size, style at most STYLE_SIDE px."""
+        """Queue a job. content (None for a training job) is stored at the output size,
+        style at most STYLE_SIDE px.
+
+        Raises TooManyJobs when the client has config.jobs_per_client jobs open (or, for a
+        training job, a training job open already), QueueFull when config.max_queued jobs
+        wait already."""
         with self._lock:  # the counts and the insert are one step, or two requests pass both
             records = self.open_records()
             mine = [r for r in records if r.client == client]
             if algorithm == TRAIN and any(r.algorithm == TRAIN for r in mine):
-                raise HTTPException(429, "you already have a training job queued or running; "
-                                         "wait for it to end or cancel it")
+                raise TooManyJobs(1, training=True)
             if len(mine) >= self.config.jobs_per_client:
-                raise HTTPException(429, f"you already have {self.config.jobs_per_client} "
-                                         "jobs queued or running; wait for one to end or "
-                                         "cancel one")
+                raise TooManyJobs(self.config.jobs_per_client)
             if sum(r.status == "queued" for r in records) >= self.config.max_queued:
-                raise HTTPException(503, "the job queue is full; try again later")
+                raise QueueFull(self.config.max_queued)
             record = JobRecord(id=new_id(), algorithm=algorithm, size=size,
                                iterations=iterations, client=client, style_name=style_name,
                                email=email, heartbeat_every=self.config.heartbeat_timeout / 6)
@@ -134,11 +137,11 @@ class JobBoard:
         return bool(owner_hash and owner_token and owner_hash == token_hash(owner_token))
 
     def get(self, job_id: str) -> JobRecord:
-        """The job's record; HTTP 404 when there is none. A training job seen done has its
-        model filed first, so its page and the stylize page agree at once."""
+        """The job's record; JobNotFound when there is none. A training job seen done has
+        its model filed first, so its page and the stylize page agree at once."""
         record = self.store.get(job_id)
         if record is None:
-            raise HTTPException(404, f"no job {job_id}")
+            raise JobNotFound(job_id)
         if (record.algorithm == TRAIN and record.status == "done"
                 and self.trained.get(NAME_PREFIX + job_id) is None):
             self._file_model(record, self._owner_hash(job_id) or "")
@@ -153,12 +156,13 @@ class JobBoard:
 
     def cancel(self, job_id: str, owner_token: str | None) -> JobRecord:
         """Cancel the owner's job: at once when queued, at the worker's next step when
-        running. HTTP 403 for anyone else, 409 when it already ended."""
+        running. Raises JobNotFound for an unknown id, NotJobOwner for anyone else, JobEnded
+        when it has already ended."""
         record = self.get(job_id)
         if not self.owned_by(job_id, owner_token):
-            raise HTTPException(403, "only the person who started this job can cancel it")
+            raise NotJobOwner(job_id)
         if record.final:
-            raise HTTPException(409, f"the job has already ended ({record.status})")
+            raise JobEnded(job_id, record.status)
         self.store.request_cancel(job_id)
         if record.status == "queued":
             record = record.updated_with(status="cancelled", finished=time.time())
