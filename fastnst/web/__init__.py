@@ -1,7 +1,9 @@
 """The style-transfer web site: `fastnst-web` (see fastnst.web.app for the wiring).
 
 Folders and modules: config (settings), app (the ASGI app), site (shared state), api / pages /
-camera (routes), styles (models), gallery, queue (Huey and job records), board (the site's
-side of jobs), jobs (running one on a worker), worker, mail, images, limits, security;
-templates/ and static/ are the pages' HTML, JavaScript and CSS.
+camera (routes), training_api (training jobs' routes), styles (models), trained (models that
+training jobs made), gallery, mail, images, limits, security, openapi and schemas (the API document); jobs/ is one job's whole
+life (board: the site's side, errors: its refusals, queue: Huey and job records, worker,
+runner and training: running one, progress); templates/ and static/ are the pages' HTML,
+JavaScript and CSS.
 """
