@@ -1,4 +1,6 @@
-"""Settings of `fastnst-photo`, Luan et al.'s (2017) photorealistic style transfer.
+"""Parameters of Luan et al.'s (2017) photorealistic style transfer (`PhotoParams`, no paths)
+and the settings of `fastnst-photo` (`PhotoConfig`: those parameters with the command's files,
+device and output options).
 
 Units: sizes in pixels; weights are dimensionless loss multipliers. Where Luan et al.'s
 reference code (deep-photo-styletransfer, deepmatting_seg.lua) has a value, the comment gives
@@ -8,14 +10,15 @@ affine term and TV as per-pixel means, images in [0, 1]).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from fastnst.core.config import check_choices, declared, option
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.core.options import device_option
 from fastnst.inference.config import StylizeConfig
 from fastnst.losses import affine
 from fastnst.losses.config import GROUP, LossConfig
+from fastnst.slow.config import MIN_IMAGE_SIZE
 
 # Luan et al. sec. 3 (and their paper's Fig. 3 setup): content conv4_2, style conv1_1..conv5_1
 # (their released code reads the ReLU outputs of the same layers; --content-layers relu4_2
@@ -27,27 +30,20 @@ MAX_REGIONS = 9
 
 
 @dataclass(frozen=True)
-class PhotoConfig(LossConfig):
-    """Everything `fastnst-photo` needs."""
+class PhotoParams(LossConfig):
+    """The algorithm's parameters (fastnst.photoreal.transfer): the loss, with Luan et al.'s
+    layers and weights, the coarse-to-fine levels and the optimiser; no file paths, so a
+    library caller or a server builds one from numbers.
 
-    content: str = option("", "content photo (required)", metavar="IMAGE")
-    style: str = option("", "style photo (required)", metavar="IMAGE")
-    output: str = option("", ".jpg or .png (required)", flags=("-o", "--output"), metavar="OUT")
-    content_mask: str = option(
-        "", "colour-coded regions of the content (Luan et al.'s nine colours: blue, green, "
-        "black, white, red, yellow, grey, light blue, purple); needs --style-mask",
-        metavar="PNG")
-    style_mask: str = option("", "colour-coded regions of the style photo, same colours",
-                             metavar="PNG")
+    image_size and style_size are the working sizes, long side in px (None keeps an image's
+    size), that a caller brings the content and style to before calling `transfer_photo`,
+    which takes images already at those sizes (a server may choose other ones). Raises
+    ParameterError, worded with these field names, for a value out of range.
+    """
+
     auto_masks: int = option(
         3, "without masks: find K matching regions in both photos (k-means on VGG features "
         "and position; 1 uses the whole images)", metavar="K")
-    smooth: bool = option(False, "then smooth the result along the content photo's edges "
-                          "(FastPhotoStyle's closed form, Li et al. 2018, as fastnst-stylize "
-                          "--smooth): irons out what blotches the optimisation leaves")
-    smooth_method: str = declared(StylizeConfig, "smooth_method")
-    save_masks: bool = option(False, "also write the masks used as OUT-content-mask.png and "
-                              "OUT-style-mask.png (fix them and pass them back)")
     image_size: int | None = option(512, "resize the content's long side to PX (0 keeps it)",
                                     metavar="PX", zero_is_none=True)
     # 128, 256 and 512 px by default; the last upsampled only. Luan et al. run 1000 + 1000
@@ -92,7 +88,6 @@ class PhotoConfig(LossConfig):
     affine_max_pixels: int = option(
         affine.MAX_PIXELS, "refuse contents larger than this for the matting Laplacian "
         f"(~{affine.BYTES_PER_PIXEL} bytes a pixel)", metavar="N", group=GROUP)
-    device: str = device_option()
     seed: int = option(0, "random seed (k-means of --auto-masks)", metavar="N")
 
     def __post_init__(self) -> None:
@@ -103,21 +98,79 @@ class PhotoConfig(LossConfig):
                 object.__setattr__(self, "style_layers", LUAN_STYLE_LAYERS)
         super().__post_init__()
         check_choices(self)
+        if not 1 <= self.auto_masks <= MAX_REGIONS:
+            raise ParameterError("auto_masks",
+                                 f"must be 1 to {MAX_REGIONS} (one colour a region)")
+        if not self.iterations or any(n < 0 for n in self.iterations):
+            raise ParameterError("iterations", "needs one count >= 0 per level")
+        if self.iterations[0] < 1:
+            raise ParameterError("iterations",
+                                 "needs at least 1 step at the first (coarsest) level")
+        if self.image_size is not None and self.image_size < MIN_IMAGE_SIZE:
+            raise ParameterError("image_size", f"must be at least {MIN_IMAGE_SIZE} px")
+        if self.affine_weight < 0:
+            raise ParameterError("affine_weight", "must be >= 0")
+        if self.affine_max_pixels < 1:
+            raise ParameterError("affine_max_pixels", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class PhotoConfig(LossConfig):
+    """Everything `fastnst-photo` needs: PhotoParams (declared there; `params` gives them)
+    with the photo, mask and output files, the device, and what the command does with the
+    result (--smooth, --save-masks).
+
+    The parameters are declared again here rather than inherited so that the command's flags
+    keep their order (a subclass's own fields would follow all of PhotoParams'). PhotoParams
+    checks them, so LossConfig's checks are not run twice; its resolved values (Luan et al.'s
+    layers, the weights) are copied back, so the config shows them too.
+    """
+
+    content: str = option("", "content photo (required)", metavar="IMAGE")
+    style: str = option("", "style photo (required)", metavar="IMAGE")
+    output: str = option("", ".jpg or .png (required)", flags=("-o", "--output"), metavar="OUT")
+    content_mask: str = option(
+        "", "colour-coded regions of the content (Luan et al.'s nine colours: blue, green, "
+        "black, white, red, yellow, grey, light blue, purple); needs --style-mask",
+        metavar="PNG")
+    style_mask: str = option("", "colour-coded regions of the style photo, same colours",
+                             metavar="PNG")
+    auto_masks: int = declared(PhotoParams, "auto_masks")
+    smooth: bool = option(False, "then smooth the result along the content photo's edges "
+                          "(FastPhotoStyle's closed form, Li et al. 2018, as fastnst-stylize "
+                          "--smooth): irons out what blotches the optimisation leaves")
+    smooth_method: str = declared(StylizeConfig, "smooth_method")
+    save_masks: bool = option(False, "also write the masks used as OUT-content-mask.png and "
+                              "OUT-style-mask.png (fix them and pass them back)")
+    image_size: int | None = declared(PhotoParams, "image_size")
+    iterations: tuple[int, ...] = declared(PhotoParams, "iterations")
+    init: str = declared(PhotoParams, "init")
+    optimizer: str = declared(PhotoParams, "optimizer")
+    lr: float = declared(PhotoParams, "lr")
+    content_layers: tuple[str, ...] | None = declared(PhotoParams, "content_layers")
+    style_layers: tuple[str, ...] | None = declared(PhotoParams, "style_layers")
+    content_weight: float = declared(PhotoParams, "content_weight")
+    style_weight: float = declared(PhotoParams, "style_weight")
+    tv_weight: float = declared(PhotoParams, "tv_weight")
+    affine_weight: float = declared(PhotoParams, "affine_weight")
+    affine_max_pixels: int = declared(PhotoParams, "affine_max_pixels")
+    device: str = device_option()
+    seed: int = declared(PhotoParams, "seed")
+
+    def __post_init__(self) -> None:
+        resolved = self.params  # raises ParameterError for a bad value: the CLI names its flag
+        for field in fields(PhotoParams):
+            object.__setattr__(self, field.name, getattr(resolved, field.name))
+        check_choices(self)  # --smooth-method; the parameters checked theirs
         for name in ("content", "style", "output"):
             if not getattr(self, name):
                 raise FastNSTError(f"--{name} is required")
         if bool(self.content_mask) != bool(self.style_mask):
             raise FastNSTError("--content-mask and --style-mask go together: give both or "
                                "neither (then --auto-masks finds regions)")
-        if not 1 <= self.auto_masks <= MAX_REGIONS:
-            raise FastNSTError(f"--auto-masks must be 1 to {MAX_REGIONS} (one colour a region)")
-        if not self.iterations or any(n < 0 for n in self.iterations):
-            raise FastNSTError("--iterations needs one count >= 0 per level")
-        if self.iterations[0] < 1:
-            raise FastNSTError("--iterations: the first (coarsest) level needs at least 1 step")
-        if self.image_size is not None and self.image_size < 16:
-            raise FastNSTError("--image-size must be at least 16 px")
-        if self.affine_weight < 0:
-            raise FastNSTError("--affine-weight must be >= 0")
-        if self.affine_max_pixels < 1:
-            raise FastNSTError("--affine-max-pixels must be >= 1")
+
+    @property
+    def params(self) -> PhotoParams:
+        """The algorithm's parameters of this command (no paths, device or output options)."""
+        return PhotoParams(**{field.name: getattr(self, field.name)
+                              for field in fields(PhotoParams)})

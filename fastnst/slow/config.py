@@ -1,24 +1,34 @@
-"""Settings of `fastnst-slow`, the Gatys et al. pixel optimisation, and of `fastnst-invert`,
-feature inversion with the same optimiser."""
+"""Parameters of the Gatys et al. pixel optimisation (`SlowParams`, no paths), the settings of
+`fastnst-slow` (`SlowConfig`: those parameters with the command's files and device), and of
+`fastnst-invert`, feature inversion with the same optimiser."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from fastnst.core.config import check_choices, declared, option
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.core.options import device_option, max_pixels_option
 from fastnst.losses.config import LossConfig
 from fastnst.lossnets import layer_names
 
+# The smallest working size (px, long side) of a content image: conv5_1, at 1/16 of the
+# image, still has a pixel.
+MIN_IMAGE_SIZE = 16
+
 
 @dataclass(frozen=True)
-class SlowConfig(LossConfig):
-    """Everything `fastnst-slow` needs."""
+class SlowParams(LossConfig):
+    """The Gatys et al. (2016) algorithm's parameters: the perceptual loss (LossConfig) and the
+    pixel optimiser; no file paths, so a library caller or a server builds one from numbers.
 
-    content: str = option("", "content photo (required)", metavar="IMAGE")
-    style: str = option("", "style image (required)", metavar="IMAGE")
-    output: str = option("", ".jpg or .png (required)", flags=("-o", "--output"), metavar="OUT")
+    image_size and style_size (LossConfig) are the working sizes, long side in px (None keeps
+    an image's size), that a caller brings the content and style to before calling
+    `fastnst.slow.gatys.transfer_slow`, which takes images already at those sizes (a server
+    may choose other ones). Raises ParameterError, worded with these field names, for a value
+    out of range.
+    """
+
     image_size: int | None = option(512, "resize the content's long side to PX (0 keeps it)",
                                     metavar="PX", zero_is_none=True)
     optimizer: str = option("lbfgs", "lbfgs (Gatys et al.) or adam", choices=("lbfgs", "adam"))
@@ -26,19 +36,52 @@ class SlowConfig(LossConfig):
                        choices=("content", "noise"))
     iterations: int = option(300, "loss evaluations (L-BFGS) or steps (Adam)", metavar="N")
     lr: float = option(1.0, "step size (1 suits L-BFGS; about 0.02 for Adam)")
-    device: str = device_option()
     seed: int = option(0, "random seed (noise init)", metavar="N")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choices(self)
+        if self.iterations < 1:
+            raise ParameterError("iterations", "must be >= 1")
+        if self.image_size is not None and self.image_size < MIN_IMAGE_SIZE:
+            raise ParameterError("image_size", f"must be at least {MIN_IMAGE_SIZE} px")
+
+
+@dataclass(frozen=True)
+class SlowConfig(LossConfig):
+    """Everything `fastnst-slow` needs: SlowParams (declared there; `params` gives them) with
+    the content, style and output files and the device.
+
+    The parameters are declared again here rather than inherited so that the command's flags
+    keep their order (a subclass's own fields would follow all of SlowParams'). SlowParams
+    checks them, so LossConfig's checks are not run twice; its resolved values (the loss
+    network's default layers and weights) are copied back, so the config shows them too.
+    """
+
+    content: str = option("", "content photo (required)", metavar="IMAGE")
+    style: str = option("", "style image (required)", metavar="IMAGE")
+    output: str = option("", ".jpg or .png (required)", flags=("-o", "--output"), metavar="OUT")
+    image_size: int | None = declared(SlowParams, "image_size")
+    optimizer: str = declared(SlowParams, "optimizer")
+    init: str = declared(SlowParams, "init")
+    iterations: int = declared(SlowParams, "iterations")
+    lr: float = declared(SlowParams, "lr")
+    device: str = device_option()
+    seed: int = declared(SlowParams, "seed")
+
+    def __post_init__(self) -> None:
+        resolved = self.params  # raises ParameterError for a bad value: the CLI names its flag
+        for field in fields(SlowParams):
+            object.__setattr__(self, field.name, getattr(resolved, field.name))
         for name in ("content", "style", "output"):
             if not getattr(self, name):
                 raise FastNSTError(f"--{name} is required")
-        if self.iterations < 1:
-            raise FastNSTError("--iterations must be >= 1")
-        if self.image_size is not None and self.image_size < 16:
-            raise FastNSTError("--image-size must be at least 16 px")
+
+    @property
+    def params(self) -> SlowParams:
+        """The algorithm's parameters of this command (everything but the paths and device)."""
+        return SlowParams(**{field.name: getattr(self, field.name)
+                             for field in fields(SlowParams)})
 
 
 # The layers `fastnst-invert` rebuilds the photo from by default: one per block, shallow to
@@ -56,7 +99,7 @@ INVERT_MODES = ("content", "style")
 @dataclass(frozen=True)
 class InvertConfig:
     """Everything `fastnst-invert` needs; the loss network and optimiser options are those of
-    `fastnst-slow` (declared once, in LossConfig and SlowConfig)."""
+    `fastnst-slow` (declared once, in LossConfig, SlowParams and SlowConfig)."""
 
     image: str = option("", "photo to rebuild (required)", metavar="PHOTO")
     output: str = option("", "the labelled grid, .png or .jpg (required); each layer's image "
@@ -78,11 +121,11 @@ class InvertConfig:
     # 0.1, while 10 blurs conv3_1 (19 dB against 26).
     tv_weight: float = option(1.0, "total-variation prior weight (the feature or Gram error is "
                               "relative: about 1 at the start)", metavar="W")
-    optimizer: str = declared(SlowConfig, "optimizer")
-    iterations: int = declared(SlowConfig, "iterations")
-    lr: float = declared(SlowConfig, "lr")
+    optimizer: str = declared(SlowParams, "optimizer")
+    iterations: int = declared(SlowParams, "iterations")
+    lr: float = declared(SlowParams, "lr")
     device: str = declared(SlowConfig, "device")
-    seed: int = declared(SlowConfig, "seed")
+    seed: int = declared(SlowParams, "seed")
     loss_net: str = declared(LossConfig, "loss_net")
     vgg_weights: str = declared(LossConfig, "vgg_weights")
     pooling: str = declared(LossConfig, "pooling")
@@ -95,8 +138,8 @@ class InvertConfig:
                 raise FastNSTError(f"{flag} is required")
         if self.iterations < 1:
             raise FastNSTError("--iterations must be >= 1")
-        if self.image_size is not None and self.image_size < 16:
-            raise FastNSTError("--image-size must be at least 16 px")
+        if self.image_size is not None and self.image_size < MIN_IMAGE_SIZE:
+            raise FastNSTError(f"--image-size must be at least {MIN_IMAGE_SIZE} px")
         if self.tv_weight < 0:
             raise FastNSTError("--tv-weight must be >= 0")
         if self.max_pixels < 1:
