@@ -67,11 +67,12 @@ def photo(config: PhotoConfig) -> int:
                       for image in (content_image, style_image))
     result = transfer_photo(content, style, config.params, labels,
                             mask_names=(config.content_mask, config.style_mask))
-    image = to_pil(result.image)
-    if config.smooth:
-        from fastnst.inference.smoothing import smooth_image
+    stylized = result.image  # (1, 3, H, W) on the CPU, the content's working size
+    if config.smooth:  # on the tensors: the result becomes 8-bit once, when saved
+        from fastnst.inference.smoothing import smooth
 
-        image = smooth_image(image, content_image, config.smooth_method)  # same working size
+        stylized = smooth(stylized, content.cpu(), config.smooth_method)
+    image = to_pil(stylized[0])
     save_image(image, output)
     written = [output]
     if config.save_masks:
