@@ -1,7 +1,7 @@
 import pytest
 
 from fastnst.core.config import load_config
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.inference.config import StylizeConfig
 from fastnst.training.config import TrainConfig
 
@@ -93,8 +93,10 @@ def test_loss_network_defaults_follow_the_network():
     assert squeeze.content_layers == ("fire2",)
     assert squeeze.style_layers == ("relu1", "fire3", "fire4", "fire5")
     assert squeeze.vgg_weights == "torchvision"
-    with pytest.raises(FastNSTError, match="--loss-net must be one of vgg19, vgg16, squeezenet"):
+    with pytest.raises(ParameterError, match="loss_net must be one of vgg19, vgg16, squeezenet"
+                       ) as caught:
         load_config(TrainConfig, (), {**REQUIRED, "loss_net": "resnet"})
+    assert caught.value.as_flag().startswith("--loss-net must be one of")  # fastnst-train's words
 
 
 def test_bundled_config_by_name():

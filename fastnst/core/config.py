@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import yaml
 
 from fastnst.core.assets import CONFIGS_DIR
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 
 C = TypeVar("C")
 
@@ -53,14 +53,13 @@ def declared(cls: type[Any], name: str) -> Any:
 
 
 def check_choice(config: Any, name: str) -> None:
-    """Raise FastNSTError if field `name` of `config` is not one of its declared choices."""
+    """Raise ParameterError if field `name` of `config` is not one of its declared choices."""
     field = next(f for f in dataclasses.fields(config) if f.name == name)
     choices = field.metadata.get("choices")
     value = getattr(config, name)
     if choices and value not in choices:
-        flag = (field.metadata.get("flags") or (f"--{name.replace('_', '-')}",))[-1]
-        raise FastNSTError(f"{flag} must be one of {', '.join(map(str, choices))}, "
-                           f"not {value!r}")
+        raise ParameterError(name, f"must be one of {', '.join(map(str, choices))}, "
+                                   f"not {value!r}")
 
 
 def check_choices(config: Any) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastnst.core.config import check_choices, option
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.core.options import max_pixels_option
 from fastnst.lossnets import LOSS_NETWORKS
 
@@ -79,8 +79,8 @@ class LossConfig:
                 f"{len(self.style_layers)} layers")  # type: ignore[arg-type]
         for name in ("content_weight", "style_weight", "tv_weight"):
             if getattr(self, name) < 0:
-                raise FastNSTError(f"--{name.replace('_', '-')} must be >= 0")
+                raise ParameterError(name, "must be >= 0")
         if self.style_size is not None and self.style_size < 16:
-            raise FastNSTError("--style-size must be at least 16 px")
+            raise ParameterError("style_size", "must be at least 16 px")
         if self.max_pixels < 1:
-            raise FastNSTError("--max-pixels must be >= 1")
+            raise ParameterError("max_pixels", "must be >= 1")
