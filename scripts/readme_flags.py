@@ -43,7 +43,11 @@ def _usage(action: argparse.Action) -> str:
 def flag_table(module: str) -> str:
     """A markdown table of the command's arguments: usage and help (with its default)."""
     rows = ["| argument | meaning |", "| --- | --- |"]
-    for action in command_parser(module)._actions:
+    parser = command_parser(module)
+    # The command's own arguments first, then the grouped ones (shared option sets such as the
+    # perceptual loss's), each in the order they were added.
+    own = (parser._positionals, parser._optionals)
+    for action in sorted(parser._actions, key=lambda action: action.container not in own):
         if isinstance(action, argparse._HelpAction):
             continue
         text = (action.help or "").replace("|", _PIPE)

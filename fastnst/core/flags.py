@@ -5,6 +5,12 @@ field names its own. Values stay strings here: `load_config` converts them with 
 rules as YAML values, so a bad value gets the same one-line error from either source.
 Every flag defaults to "not given" (argparse.SUPPRESS), so YAML files are only overridden
 by flags the user typed.
+
+Configs moved to pydantic (`fastnst.core.config.settings`) get their parser from
+pydantic-settings' CLI source (kebab-case flags, `--x / --no-x` booleans, comma-separated or
+repeated list flags, subcommands) on a OneLineParser; `_describe` only puts the option()'s
+help, metavar, choices, short flags and group on each argument, so the help text and the README
+tables read as before.
 """
 
 from __future__ import annotations
@@ -15,6 +21,11 @@ import sys
 import types
 import typing
 from typing import Any, NoReturn
+
+from pydantic.dataclasses import is_pydantic_dataclass
+from pydantic_settings import BaseSettings, CliSettingsSource, SettingsConfigDict
+
+from fastnst.core.config import field_choices
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -75,6 +86,8 @@ def build_parser(cls: type[Any], prog: str, description: str,
         parser.add_argument("--config", action="append", default=[], metavar="YAML",
                             help="config file(s) applied in order, or a bundled config's "
                                  "name (debug, fast, quick, photoreal); flags override them")
+    if is_pydantic_dataclass(cls):
+        return _settings_parser(cls, parser)
     hints = typing.get_type_hints(cls)
     groups: dict[str, argparse._ArgumentGroup] = {}
     fields = cli_fields(cls)
@@ -98,8 +111,9 @@ def build_parser(cls: type[Any], prog: str, description: str,
                                 else "store_true")
         else:
             kwargs["metavar"] = meta.get("metavar")
-            if meta.get("choices"):
-                kwargs["choices"] = [str(choice) for choice in meta["choices"]]
+            choices = field_choices(cls, field.name)
+            if choices:
+                kwargs["choices"] = [str(choice) for choice in choices]
                 kwargs["metavar"] = None
             if meta.get("nargs"):
                 kwargs["nargs"] = meta["nargs"]
@@ -107,9 +121,62 @@ def build_parser(cls: type[Any], prog: str, description: str,
     return parser
 
 
+def _settings_parser(cls: type[Any], parser: OneLineParser) -> OneLineParser:
+    """Let pydantic-settings add `cls`'s flags to `parser`; parse_flags then reads them with
+    its CLI source (kept on the parser as `settings_source`)."""
+    fields = {field.name: field for field in cli_fields(cls)}
+    groups: dict[str, Any] = {}
+
+    def add_argument(context: Any, *names: str, **kwargs: Any) -> argparse.Action:
+        field = fields.get(kwargs.get("dest", names[0]))
+        if field is None:  # cli=False: set by code or YAML only
+            kwargs["help"] = argparse.SUPPRESS
+            return context.add_argument(*names, **kwargs)
+        return _describe(parser, groups, cls, field, names, kwargs)
+
+    flags_class = type(f"{cls.__name__}Flags", (BaseSettings, cls), {
+        "__doc__": cls.__doc__,
+        "model_config": SettingsConfigDict(cli_kebab_case=True, cli_implicit_flags=True,
+                                           cli_exit_on_error=True, case_sensitive=True)})
+    parser.settings_source = CliSettingsSource(  # type: ignore[attr-defined]
+        flags_class, root_parser=parser, add_argument_method=add_argument)
+    return parser
+
+
+def _describe(parser: OneLineParser, groups: dict[str, Any], cls: type[Any],
+              field: dataclasses.Field[Any], names: tuple[str, ...],
+              kwargs: dict[str, Any]) -> argparse.Action:
+    """Add one pydantic-settings argument with the option()'s help, metavar, choices, short
+    flags and group (the flag's name, action and parsing stay the library's)."""
+    meta = field.metadata
+    kwargs["help"] = flag_help(field)
+    context: Any = parser
+    if meta.get("group"):
+        if meta["group"] not in groups:
+            groups[meta["group"]] = parser.add_argument_group(meta["group"])
+        context = groups[meta["group"]]
+    if kwargs.get("action") is argparse.BooleanOptionalAction and not meta.get("negatable"):
+        kwargs["action"] = "store_true"
+    if "metavar" in kwargs:
+        kwargs["metavar"] = meta.get("metavar")
+        choices = field_choices(cls, field.name)
+        if choices:
+            kwargs["choices"] = [str(choice) for choice in choices]
+            kwargs["metavar"] = None
+    if names and names[0].startswith("-") and meta.get("flags"):
+        names = tuple(meta["flags"])
+    return context.add_argument(*names, **kwargs)
+
+
 def parse_flags(parser: argparse.ArgumentParser, argv: typing.Sequence[str] | None
                 ) -> tuple[list[str], dict[str, Any]]:
     """(config files, {field: value given on the command line}) from argv (sys.argv if None)."""
-    namespace = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
-    files = namespace.pop("config", [])
-    return list(files), namespace
+    args = sys.argv[1:] if argv is None else list(argv)
+    source = getattr(parser, "settings_source", None)
+    if source is not None:
+        namespace = parser.parse_args(args)
+        files = vars(namespace).pop("config", [])
+        return list(files), dict(source(parsed_args=namespace)())
+    namespace_dict = vars(parser.parse_args(args))
+    files = namespace_dict.pop("config", [])
+    return list(files), namespace_dict

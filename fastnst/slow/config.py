@@ -4,41 +4,43 @@ feature inversion with the same optimiser."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from fastnst.core.config import check_choices, declared, option
+from annotated_types import Ge
+
+from fastnst.core.config import ZeroIsNone, check_choices, declared, option, settings
 from fastnst.core.errors import FastNSTError
 from fastnst.core.options import device_option, max_pixels_option
-from fastnst.losses.config import LossConfig
-from fastnst.lossnets import layer_names
+from fastnst.losses.config import LossConfig, Pooling
+from fastnst.lossnets import LossNetName, layer_names
+
+Optimizer = Literal["lbfgs", "adam"]
 
 
-@dataclass(frozen=True)
+@settings
 class SlowConfig(LossConfig):
     """Everything `fastnst-slow` needs."""
 
     content: str = option("", "content photo (required)", metavar="IMAGE")
     style: str = option("", "style image (required)", metavar="IMAGE")
     output: str = option("", ".jpg or .png (required)", flags=("-o", "--output"), metavar="OUT")
-    image_size: int | None = option(512, "resize the content's long side to PX (0 keeps it)",
-                                    metavar="PX", zero_is_none=True)
-    optimizer: str = option("lbfgs", "lbfgs (Gatys et al.) or adam", choices=("lbfgs", "adam"))
-    init: str = option("content", "start from the content photo or from noise",
-                       choices=("content", "noise"))
-    iterations: int = option(300, "loss evaluations (L-BFGS) or steps (Adam)", metavar="N")
+    image_size: ZeroIsNone[Annotated[int, Ge(16)]] = option(
+        512, "resize the content's long side to PX (0 keeps it)", metavar="PX")
+    optimizer: Optimizer = option("lbfgs", "lbfgs (Gatys et al.) or adam")
+    init: Literal["content", "noise"] = option("content", "start from the content photo or "
+                                               "from noise")
+    iterations: Annotated[int, Ge(1)] = option(300, "loss evaluations (L-BFGS) or steps (Adam)",
+                                               metavar="N")
     lr: float = option(1.0, "step size (1 suits L-BFGS; about 0.02 for Adam)")
     device: str = device_option()
     seed: int = option(0, "random seed (noise init)", metavar="N")
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_choices(self)
+        # Required, but from any source (a YAML file may name them): checked once all are read.
         for name in ("content", "style", "output"):
             if not getattr(self, name):
                 raise FastNSTError(f"--{name} is required")
-        if self.iterations < 1:
-            raise FastNSTError("--iterations must be >= 1")
-        if self.image_size is not None and self.image_size < 16:
-            raise FastNSTError("--image-size must be at least 16 px")
 
 
 # The layers `fastnst-invert` rebuilds the photo from by default: one per block, shallow to
@@ -78,14 +80,14 @@ class InvertConfig:
     # 0.1, while 10 blurs conv3_1 (19 dB against 26).
     tv_weight: float = option(1.0, "total-variation prior weight (the feature or Gram error is "
                               "relative: about 1 at the start)", metavar="W")
-    optimizer: str = declared(SlowConfig, "optimizer")
+    optimizer: Optimizer = declared(SlowConfig, "optimizer")
     iterations: int = declared(SlowConfig, "iterations")
     lr: float = declared(SlowConfig, "lr")
     device: str = declared(SlowConfig, "device")
     seed: int = declared(SlowConfig, "seed")
-    loss_net: str = declared(LossConfig, "loss_net")
+    loss_net: LossNetName = declared(LossConfig, "loss_net")
     vgg_weights: str = declared(LossConfig, "vgg_weights")
-    pooling: str = declared(LossConfig, "pooling")
+    pooling: Pooling = declared(LossConfig, "pooling")
     max_pixels: int = max_pixels_option()
 
     def __post_init__(self) -> None:
