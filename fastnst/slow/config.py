@@ -3,18 +3,19 @@ feature inversion with the same optimiser."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from annotated_types import Ge
 
-from fastnst.core.config import ZeroIsNone, check_choices, declared, option, settings
+from fastnst.core.config import Commas, OrNone, ZeroIsNone, declared, option, settings
 from fastnst.core.errors import FastNSTError
-from fastnst.core.options import device_option, max_pixels_option
+from fastnst.core.options import MaxPixels, device_option, max_pixels_option
 from fastnst.losses.config import LossConfig, Pooling
 from fastnst.lossnets import LossNetName, layer_names
 
 Optimizer = Literal["lbfgs", "adam"]
+Iterations = Annotated[int, Ge(1)]
+ImageSize = ZeroIsNone[Annotated[int, Ge(16)]]  # long side in px; 0 or None keeps the size
 
 
 @settings
@@ -24,13 +25,13 @@ class SlowConfig(LossConfig):
     content: str = option("", "content photo (required)", metavar="IMAGE")
     style: str = option("", "style image (required)", metavar="IMAGE")
     output: str = option("", ".jpg or .png (required)", flags=("-o", "--output"), metavar="OUT")
-    image_size: ZeroIsNone[Annotated[int, Ge(16)]] = option(
-        512, "resize the content's long side to PX (0 keeps it)", metavar="PX")
+    image_size: ImageSize = option(512, "resize the content's long side to PX (0 keeps it)",
+                                   metavar="PX")
     optimizer: Optimizer = option("lbfgs", "lbfgs (Gatys et al.) or adam")
     init: Literal["content", "noise"] = option("content", "start from the content photo or "
                                                "from noise")
-    iterations: Annotated[int, Ge(1)] = option(300, "loss evaluations (L-BFGS) or steps (Adam)",
-                                               metavar="N")
+    iterations: Iterations = option(300, "loss evaluations (L-BFGS) or steps (Adam)",
+                                    metavar="N")
     lr: float = option(1.0, "step size (1 suits L-BFGS; about 0.02 for Adam)")
     device: str = device_option()
     seed: int = option(0, "random seed (noise init)", metavar="N")
@@ -52,10 +53,11 @@ INVERT_LAYERS: dict[str, tuple[str, ...]] = {
     "vgg16": ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
     "squeezenet": ("conv1", "fire2", "fire4", "fire6", "fire8"),
 }
-INVERT_MODES = ("content", "style")
+InvertMode = Literal["content", "style"]
+INVERT_MODES: tuple[str, ...] = get_args(InvertMode)
 
 
-@dataclass(frozen=True)
+@settings
 class InvertConfig:
     """Everything `fastnst-invert` needs; the loss network and optimiser options are those of
     `fastnst-slow` (declared once, in LossConfig and SlowConfig)."""
@@ -64,45 +66,35 @@ class InvertConfig:
     output: str = option("", "the labelled grid, .png or .jpg (required); each layer's image "
                          "goes beside it as OUT_STEM.MODE.LAYER.png", flags=("-o", "--output"),
                          metavar="OUT")
-    layers: tuple[str, ...] | None = option(
+    layers: OrNone[Commas[str]] = option(
         None, "layers to rebuild from, run in network order (default: one per block; VGG "
         "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1, SqueezeNet conv1,fire2,fire4,fire6,fire8)",
         metavar="L1,L2,...")
-    mode: str = option("content", "content: match one layer's features (Mahendran & Vedaldi "
+    mode: InvertMode = option("content", "content: match one layer's features (Mahendran & Vedaldi "
                        "2015); style: for each layer, match the Gram matrices of the given "
-                       "layers up to it (texture synthesis, Gatys et al. 2015)",
-                       choices=INVERT_MODES)
-    image_size: int | None = option(256, "resize the photo's long side to PX (0 keeps it)",
-                                    metavar="PX", zero_is_none=True)
+                       "layers up to it (texture synthesis, Gatys et al. 2015)")
+    image_size: ImageSize = option(256, "resize the photo's long side to PX (0 keeps it)",
+                                   metavar="PX")
     # Our measurement (chicago.jpg, caffe VGG19, 128 px, 150 evaluations): without the prior,
     # conv1_1 keeps the start's noise in the frequencies its filters hardly see (22 dB at
     # 64 px vs 36 dB with it); 1 smooths conv5_1's colour noise for 1 dB less at conv3_1 than
     # 0.1, while 10 blurs conv3_1 (19 dB against 26).
-    tv_weight: float = option(1.0, "total-variation prior weight (the feature or Gram error is "
+    tv_weight: Annotated[float, Ge(0)] = option(1.0, "total-variation prior weight (the feature or Gram error is "
                               "relative: about 1 at the start)", metavar="W")
     optimizer: Optimizer = declared(SlowConfig, "optimizer")
-    iterations: int = declared(SlowConfig, "iterations")
+    iterations: Iterations = declared(SlowConfig, "iterations")
     lr: float = declared(SlowConfig, "lr")
     device: str = declared(SlowConfig, "device")
     seed: int = declared(SlowConfig, "seed")
     loss_net: LossNetName = declared(LossConfig, "loss_net")
     vgg_weights: str = declared(LossConfig, "vgg_weights")
     pooling: Pooling = declared(LossConfig, "pooling")
-    max_pixels: int = max_pixels_option()
+    max_pixels: MaxPixels = max_pixels_option()
 
     def __post_init__(self) -> None:
-        check_choices(self)
         for name, flag in (("image", "--image"), ("output", "-o/--output")):
             if not getattr(self, name):
                 raise FastNSTError(f"{flag} is required")
-        if self.iterations < 1:
-            raise FastNSTError("--iterations must be >= 1")
-        if self.image_size is not None and self.image_size < 16:
-            raise FastNSTError("--image-size must be at least 16 px")
-        if self.tv_weight < 0:
-            raise FastNSTError("--tv-weight must be >= 0")
-        if self.max_pixels < 1:
-            raise FastNSTError("--max-pixels must be >= 1")
         # LossConfig owns the 'auto' weights rule (and checks the network and pooling).
         loss = LossConfig(loss_net=self.loss_net, vgg_weights=self.vgg_weights,
                           pooling=self.pooling)
