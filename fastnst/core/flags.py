@@ -16,14 +16,16 @@ tables read as before.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import sys
 import types
 import typing
 from typing import Any, NoReturn
 
+from pydantic import create_model
 from pydantic.dataclasses import is_pydantic_dataclass
-from pydantic_settings import BaseSettings, CliSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, CliPositionalArg, CliSettingsSource, CliVariadicArg
 
 from fastnst.core.config import field_choices
 
@@ -128,19 +130,34 @@ def _settings_parser(cls: type[Any], parser: OneLineParser) -> OneLineParser:
     groups: dict[str, Any] = {}
 
     def add_argument(context: Any, *names: str, **kwargs: Any) -> argparse.Action:
-        field = fields.get(kwargs.get("dest", names[0]))
-        if field is None:  # cli=False: set by code or YAML only
-            kwargs["help"] = argparse.SUPPRESS
-            return context.add_argument(*names, **kwargs)
+        field = fields[kwargs.get("dest", names[0])]
         return _describe(parser, groups, cls, field, names, kwargs)
 
-    flags_class = type(f"{cls.__name__}Flags", (BaseSettings, cls), {
-        "__doc__": cls.__doc__,
-        "model_config": SettingsConfigDict(cli_kebab_case=True, cli_implicit_flags=True,
-                                           cli_exit_on_error=True, case_sensitive=True)})
     parser.settings_source = CliSettingsSource(  # type: ignore[attr-defined]
-        flags_class, root_parser=parser, add_argument_method=add_argument)
+        _flags_model(cls), root_parser=parser, add_argument_method=add_argument,
+        cli_kebab_case=True, cli_implicit_flags=True, case_sensitive=True)
     return parser
+
+
+def _flags_model(cls: type[Any]) -> type[BaseSettings]:
+    """The settings model pydantic-settings reads `cls`'s flags from: its command-line fields,
+    typed as in `cls`; a field whose option() names no dashed flag is a positional argument,
+    one with nargs a space-separated list (`--style A B`).
+
+    Built from the pydantic fields rather than by subclassing `cls` (as CliApp does): a
+    subclass of a pydantic dataclass loses the fields' metadata, CliPositionalArg included
+    (pydantic-settings 2.16).
+    """
+    fields: dict[str, Any] = {}
+    for field in cli_fields(cls):
+        info = copy.copy(cls.__pydantic_fields__[field.name])
+        if not flag_names(field)[0].startswith("-"):
+            info.metadata = [*info.metadata, *CliPositionalArg.__metadata__]
+        elif field.metadata.get("nargs"):
+            info.metadata = [*info.metadata, *CliVariadicArg.__metadata__]
+        fields[field.name] = (info.annotation, info)
+    return create_model(f"{cls.__name__}Flags", __base__=BaseSettings, __doc__=cls.__doc__,
+                        **fields)
 
 
 def _describe(parser: OneLineParser, groups: dict[str, Any], cls: type[Any],
@@ -163,9 +180,17 @@ def _describe(parser: OneLineParser, groups: dict[str, Any], cls: type[Any],
         if choices:
             kwargs["choices"] = [str(choice) for choice in choices]
             kwargs["metavar"] = None
+    if meta.get("nargs"):  # space-separated values, each taken as it is typed
+        kwargs["nargs"] = meta["nargs"]
+        kwargs.pop("action", None)
     if names and names[0].startswith("-") and meta.get("flags"):
         names = tuple(meta["flags"])
     return context.add_argument(*names, **kwargs)
+
+
+def _nargs(parser: argparse.ArgumentParser, dest: str) -> bool:
+    """Whether argument `dest` takes several space-separated values."""
+    return any(action.dest == dest and action.nargs in ("+", "*") for action in parser._actions)
 
 
 def parse_flags(parser: argparse.ArgumentParser, argv: typing.Sequence[str] | None
@@ -174,9 +199,13 @@ def parse_flags(parser: argparse.ArgumentParser, argv: typing.Sequence[str] | No
     args = sys.argv[1:] if argv is None else list(argv)
     source = getattr(parser, "settings_source", None)
     if source is not None:
-        namespace = parser.parse_args(args)
-        files = vars(namespace).pop("config", [])
-        return list(files), dict(source(parsed_args=namespace)())
+        given = vars(parser.parse_args(args))
+        files = given.pop("config", [])
+        # Space-separated lists (file names) as argparse read them: the CLI source would split
+        # a name with a comma in it.
+        verbatim = {name: given.pop(name) for name in list(given)
+                    if isinstance(given[name], list) and _nargs(parser, name)}
+        return list(files), {**source(parsed_args=given)(), **verbatim}
     namespace_dict = vars(parser.parse_args(args))
     files = namespace_dict.pop("config", [])
     return list(files), namespace_dict
