@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from typing import Annotated, Any, TypeVar
 
 import pydantic
 import yaml
+from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BeforeValidator
 from pydantic.dataclasses import is_pydantic_dataclass
 
@@ -40,10 +42,32 @@ SETTINGS = pydantic.ConfigDict(coerce_numbers_to_str=True, extra="forbid",
                                arbitrary_types_allowed=True)
 
 
+class InvalidValue(FastNSTError):
+    """A config value pydantic refused, said as one line that names the flag (load_config adds
+    the source that gave the value)."""
+
+    def __init__(self, cls: type[Any], error: Any, values: dict[str, Any],
+                 origins: dict[str, str] | None = None) -> None:
+        self.cls, self.error, self.values = cls, error, values
+        super().__init__(_one_line(cls, error, values, origins or {}))
+
+
 def settings(cls: type[C]) -> type[C]:
     """Declare a command's config: a frozen pydantic dataclass whose values are converted and
-    checked by pydantic (from code, YAML, the environment and flags alike)."""
-    return pydantic.dataclasses.dataclass(frozen=True, config=SETTINGS)(cls)  # type: ignore
+    checked by pydantic (from code, YAML, the environment and flags alike); a refused value
+    raises InvalidValue, a FastNSTError, as the other config mistakes do."""
+    config = pydantic.dataclasses.dataclass(frozen=True, config=SETTINGS)(cls)
+    validate = config.__init__
+
+    @functools.wraps(validate)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            validate(self, *args, **kwargs)
+        except pydantic.ValidationError as err:
+            raise InvalidValue(config, err.errors()[0], kwargs) from None
+
+    config.__init__ = __init__  # type: ignore[method-assign]
+    return config  # type: ignore[return-value]
 
 
 def _none_word(value: Any) -> Any:
@@ -266,8 +290,13 @@ def load_config(cls: type[C], files: list[str] | tuple[str, ...] = (),
                                    ) from None
     try:
         return cls(**values)
-    except pydantic.ValidationError as err:
-        raise FastNSTError(_one_line(cls, err.errors()[0], values, origins)) from None
+    except InvalidValue as err:  # say where the value came from
+        raise InvalidValue(err.cls, err.error, values, origins) from None
+
+
+def _number(value: Any) -> str:
+    """A bound as a user writes it (0, not 0.0)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _one_line(cls: type[Any], error: Any, values: dict[str, Any], origins: dict[str, str]) -> str:
@@ -281,15 +310,26 @@ def _one_line(cls: type[Any], error: Any, values: dict[str, Any], origins: dict[
         choices = field_choices(cls, name) or ()
         return f"{flag} must be one of {', '.join(map(str, choices))}, not {values.get(name)!r}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        bound = next(iter(context.values()))
+        bounds = {type(m).__name__: m for m in cls.__pydantic_fields__[name].metadata
+                  if isinstance(m, (Ge, Gt, Le, Lt))}
+        if {"Ge", "Le"} <= set(bounds):
+            return f"{flag} must be {_number(bounds['Ge'].ge)} to {_number(bounds['Le'].le)}"
+        if len(bounds) == 2:  # an open end: interval notation
+            low, high = (bounds.get("Ge") or bounds["Gt"]), (bounds.get("Le") or bounds["Lt"])
+            return (f"{flag} must be in {'[' if isinstance(low, Ge) else '('}"
+                    f"{_number(getattr(low, 'ge', getattr(low, 'gt', None)))}, "
+                    f"{_number(getattr(high, 'le', getattr(high, 'lt', None)))}"
+                    f"{']' if isinstance(high, Le) else ')'}")
+        bound = _number(next(iter(context.values())))
         metavar = cls.__dataclass_fields__[name].metadata.get("metavar")
         if kind == "greater_than_equal" and metavar == "PX":
-            return f"{flag} must be at least {bound:g} px"
+            return f"{flag} must be at least {bound} px"
         sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
                 "less_than": "<"}[kind]
-        return f"{flag} must be {sign} {bound:g}"
-    if name in origins:
-        return f"bad value {values[name]!r} for {flag} in {origins[name]}"
+        return f"{flag} must be {sign} {bound}"
+    where = f" in {origins[name]}" if name in origins else ""
+    if name in values:
+        return f"bad value {values[name]!r} for {flag}{where}"
     return f"{flag}: {error['msg']}"
 
 

@@ -123,6 +123,15 @@ def build_parser(cls: type[Any], prog: str, description: str,
     return parser
 
 
+class _LastList(argparse.Action):
+    """A comma-separated list flag: given twice, the last one counts (as any other flag);
+    stored as the one-item list pydantic-settings' CLI source splits."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, [values])
+
+
 def _settings_parser(cls: type[Any], parser: OneLineParser) -> OneLineParser:
     """Let pydantic-settings add `cls`'s flags to `parser`; parse_flags then reads them with
     its CLI source (kept on the parser as `settings_source`)."""
@@ -183,6 +192,8 @@ def _describe(parser: OneLineParser, groups: dict[str, Any], cls: type[Any],
     if meta.get("nargs"):  # space-separated values, each taken as it is typed
         kwargs["nargs"] = meta["nargs"]
         kwargs.pop("action", None)
+    elif kwargs.get("action") == "append":  # A,B,...: a later --x replaces an earlier one
+        kwargs["action"] = _LastList
     if names and names[0].startswith("-") and meta.get("flags"):
         names = tuple(meta["flags"])
     return context.add_argument(*names, **kwargs)

@@ -9,13 +9,13 @@ from annotated_types import Ge
 
 from fastnst.core.config import Commas, OrNone, ZeroIsNone, declared, option, settings
 from fastnst.core.errors import FastNSTError
-from fastnst.core.options import MaxPixels, device_option, max_pixels_option
+from fastnst.core.options import MaxPixels, Side, Weight, device_option, max_pixels_option
 from fastnst.losses.config import LossConfig, Pooling
 from fastnst.lossnets import LossNetName, layer_names
 
 Optimizer = Literal["lbfgs", "adam"]
 Iterations = Annotated[int, Ge(1)]
-ImageSize = ZeroIsNone[Annotated[int, Ge(16)]]  # long side in px; 0 or None keeps the size
+ImageSize = ZeroIsNone[Side]  # long side in px; 0 or None keeps the size
 
 
 @settings
@@ -79,8 +79,8 @@ class InvertConfig:
     # conv1_1 keeps the start's noise in the frequencies its filters hardly see (22 dB at
     # 64 px vs 36 dB with it); 1 smooths conv5_1's colour noise for 1 dB less at conv3_1 than
     # 0.1, while 10 blurs conv3_1 (19 dB against 26).
-    tv_weight: Annotated[float, Ge(0)] = option(1.0, "total-variation prior weight (the feature or Gram error is "
-                              "relative: about 1 at the start)", metavar="W")
+    tv_weight: Weight = option(1.0, "total-variation prior weight (the feature or Gram error "
+                               "is relative: about 1 at the start)", metavar="W")
     optimizer: Optimizer = declared(SlowConfig, "optimizer")
     iterations: Iterations = declared(SlowConfig, "iterations")
     lr: float = declared(SlowConfig, "lr")

@@ -10,19 +10,15 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from annotated_types import Ge, Gt, Le
+from annotated_types import Gt, Le
 
 from fastnst.core.config import Commas, OrNone, ZeroIsNone, option, settings
 from fastnst.core.errors import FastNSTError
-from fastnst.core.options import DEFAULT_MAX_PIXELS, MaxPixels
+from fastnst.core.options import DEFAULT_MAX_PIXELS, Count, MaxPixels, Positive, Side, Weight
 from fastnst.losses.config import LossConfig
 
 Precision = Literal["auto", "32", "16-mixed", "bf16-mixed"]
 _OPT, _HW, _LOG, _EVAL = "optimization", "hardware", "logging", "quality report"
-Positive = Annotated[int, Ge(1)]
-Count = Annotated[int, Ge(0)]
-Weight = Annotated[float, Ge(0)]
-Side = Annotated[int, Ge(16)]  # px
 
 
 @settings
@@ -68,9 +64,9 @@ class TrainConfig(LossConfig):
     # for the style term), a 2% noise 0.006, a global colour change 2e-7.
     affine_weight: Weight = option(1600.0, "with --photoreal: weight of the affine "
                                   "(photorealism) term", metavar="W", group=_OPT)
-    photoreal_blend: Annotated[float, Gt(0), Le(1)] = option(0.85, "with --photoreal: the loss sees A * output + "
-                                    "(1 - A) * photo (the source's alpha)", metavar="A",
-                                    group=_OPT)
+    photoreal_blend: Annotated[float, Gt(0), Le(1)] = option(
+        0.85, "with --photoreal: the loss sees A * output + (1 - A) * photo (the source's alpha)",
+        metavar="A", group=_OPT)
     temporal_weight: Weight = option(
         0.0, "train for steady video: also penalize how much the output changes when the photo "
         "moves a little (random shifts, zooms, rotations and noise of the training photos; "
@@ -86,17 +82,18 @@ class TrainConfig(LossConfig):
     max_steps: Positive = option(20_000, "optimizer steps", metavar="N", group=_OPT)
     max_epochs: OrNone[int] = option(None, "stop after N epochs as well", metavar="N",
                                     group=_OPT)
-    max_minutes: OrNone[Annotated[float, Gt(0)]] = option(None, "stop after this many minutes of training as "
-                                       "well; the model is saved and scored as at the end",
-                                       metavar="MIN", group=_OPT)
+    max_minutes: OrNone[Annotated[float, Gt(0)]] = option(
+        None, "stop after this many minutes of training as well; the model is saved and scored "
+        "as at the end", metavar="MIN", group=_OPT)
     small_crop: int = option(0, "a curriculum: the first --small-crop-steps steps train on "
                              "random PX crops cut from the --image-size crops (about "
                              "(image-size / PX)^2 times cheaper steps; 0: off)", metavar="PX",
                              group=_OPT)
     small_crop_steps: Count = option(0, "steps at --small-crop before the full --image-size",
                                    metavar="N", group=_OPT)
-    width: Annotated[float, Gt(0)] = option(1.0, "transform-net channel multiplier (1: 32/64/128 as Johnson; "
-                          "0.5 for fast CPU inference)", metavar="W", group=_OPT)
+    width: Annotated[float, Gt(0)] = option(
+        1.0, "transform-net channel multiplier (1: 32/64/128 as Johnson; 0.5 for fast CPU "
+        "inference)", metavar="W", group=_OPT)
     seed: int = option(0, "random seed (weights, data order, crops)", metavar="N", group=_OPT)
     precision: Precision = option("auto", "auto: bf16-mixed on GPUs that support it, else 32",
                                   group=_HW)
