@@ -5,13 +5,11 @@ Units: sizes are pixels, weights are dimensionless loss multipliers.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from annotated_types import Ge
-
-from fastnst.core.config import Commas, OrNone, ZeroIsNone, check_choices, option, settings
+from fastnst.core.config import Commas, OrNone, ZeroIsNone, option, settings
 from fastnst.core.errors import FastNSTError
-from fastnst.core.options import MaxPixels, max_pixels_option
+from fastnst.core.options import MaxPixels, Side, Weight, max_pixels_option
 from fastnst.lossnets import LossNetName
 
 GROUP = "perceptual loss"
@@ -55,20 +53,16 @@ class LossConfig:
         None, "one weight per style layer (default 1/mean(G_style^2) each: relative Gram "
         "errors)", metavar="W1,W2,...", group=GROUP)
     # relu2_2 MSE of caffe features is ~1e5 at the start: 1e-5 brings it to ~1
-    content_weight: Annotated[float, Ge(0)] = option(1.0e-5, "content loss weight", metavar="W",
-                                                     group=GROUP)
-    style_weight: Annotated[float, Ge(0)] = option(1.0, "style loss weight", metavar="W",
-                                                   group=GROUP)
+    content_weight: Weight = option(1.0e-5, "content loss weight", metavar="W", group=GROUP)
+    style_weight: Weight = option(1.0, "style loss weight", metavar="W", group=GROUP)
     # TV is in [0,1]^2 units, ~5e-3 on photos: a light smoothing
-    tv_weight: Annotated[float, Ge(0)] = option(10.0, "total-variation weight", metavar="W",
-                                                group=GROUP)
-    style_size: ZeroIsNone[Annotated[int, Ge(16)]] = option(
+    tv_weight: Weight = option(10.0, "total-variation weight", metavar="W", group=GROUP)
+    style_size: ZeroIsNone[Side] = option(
         512, "resize the style image's long side to PX (0 keeps its size)", metavar="PX",
         group=GROUP)
     max_pixels: MaxPixels = max_pixels_option(GROUP)
 
     def __post_init__(self) -> None:
-        check_choices(self)
         if self.vgg_weights == "auto":
             object.__setattr__(self, "vgg_weights",
                                "caffe" if self.loss_net == "vgg19" else "torchvision")
@@ -84,12 +78,3 @@ class LossConfig:
             raise FastNSTError(
                 f"--style-layer-weights has {len(weights)} values but --style-layers names "
                 f"{len(self.style_layers)} layers")  # type: ignore[arg-type]
-        # Subclasses not moved to pydantic yet (TrainConfig, PhotoConfig) are not validated
-        # by it: their bounds are checked here until they move.
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            if getattr(self, name) < 0:
-                raise FastNSTError(f"--{name.replace('_', '-')} must be >= 0")
-        if self.style_size is not None and self.style_size < 16:
-            raise FastNSTError("--style-size must be at least 16 px")
-        if self.max_pixels < 1:
-            raise FastNSTError("--max-pixels must be >= 1")
