@@ -64,19 +64,19 @@ class EvalConfig:
             raise FastNSTError(f"-o {self.output}: the metrics file must end in .json")
 
 
-@dataclass(frozen=True)
+@settings
 class SheetConfig:
     """Everything `fastnst-sheet` (contact sheet: photos x styles) needs."""
 
-    models: tuple[str, ...] = option((), f"{_MODEL}s, one column each (required)",
+    models: Commas[str] = option((), f"{_MODEL}s, one column each (required)",
                                      metavar="CKPT|NAME", nargs="+")
-    content: tuple[str, ...] = option((), "photos, one row each (required)", metavar="IMAGE",
+    content: Commas[str] = option((), "photos, one row each (required)", metavar="IMAGE",
                                       nargs="+")
     output: str = option("", ".png or .jpg (required)", flags=("-o", "--output"), metavar="OUT")
-    size: int = option(256, "cell side; photos are centre-cropped to it and stylized at it",
+    size: Side = option(256, "cell side; photos are centre-cropped to it and stylized at it",
                        metavar="PX")
     device: str = device_option()
-    max_pixels: int = max_pixels_option()
+    max_pixels: MaxPixels = max_pixels_option()
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -85,8 +85,6 @@ class SheetConfig:
             raise FastNSTError("--content needs at least one photo")
         if not self.output:
             raise FastNSTError("-o/--output is required (a .png or .jpg file)")
-        if self.size < 16:
-            raise FastNSTError("--size must be at least 16 px")
 
 
 @dataclass(frozen=True)
