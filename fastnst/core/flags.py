@@ -21,6 +21,7 @@ import dataclasses
 import sys
 import types
 import typing
+import warnings
 from typing import Any, NoReturn
 
 from pydantic import create_model
@@ -165,8 +166,12 @@ def _flags_model(cls: type[Any]) -> type[BaseSettings]:
         elif field.metadata.get("nargs"):
             info.metadata = [*info.metadata, *CliVariadicArg.__metadata__]
         fields[field.name] = (info.annotation, info)
-    return create_model(f"{cls.__name__}Flags", __base__=BaseSettings, __doc__=cls.__doc__,
-                        **fields)
+    with warnings.catch_warnings():
+        # A flag named like a BaseModel method (fastnst-info --json) shadows it harmlessly:
+        # this model is only read for its fields, never instantiated.
+        warnings.filterwarnings("ignore", message="Field name .* shadows an attribute")
+        return create_model(f"{cls.__name__}Flags", __base__=BaseSettings,
+                            __doc__=cls.__doc__, **fields)
 
 
 def _describe(parser: OneLineParser, groups: dict[str, Any], cls: type[Any],
@@ -192,6 +197,8 @@ def _describe(parser: OneLineParser, groups: dict[str, Any], cls: type[Any],
     if meta.get("nargs"):  # space-separated values, each taken as it is typed
         kwargs["nargs"] = meta["nargs"]
         kwargs.pop("action", None)
+    elif not names[0].startswith("-"):  # one positional value: required, as it was
+        kwargs.pop("nargs", None)
     elif kwargs.get("action") == "append":  # A,B,...: a later --x replaces an earlier one
         kwargs["action"] = _LastList
     if names and names[0].startswith("-") and meta.get("flags"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastnst.core.config import Commas, OrNone, ZeroIsNone, option, settings
@@ -87,7 +86,7 @@ class SheetConfig:
             raise FastNSTError("-o/--output is required (a .png or .jpg file)")
 
 
-@dataclass(frozen=True)
+@settings
 class InfoConfig:
     """Everything `fastnst-info` needs."""
 
