@@ -329,7 +329,10 @@ def _one_line(cls: type[Any], error: Any, values: dict[str, Any], origins: dict[
         return f"{flag} must be {sign} {bound}"
     where = f" in {origins[name]}" if name in origins else ""
     if name in values:
-        return f"bad value {values[name]!r} for {flag}{where}"
+        value = values[name]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            value = ",".join(value)  # a list flag's items, as they were typed
+        return f"bad value {value!r} for {flag}{where}"
     return f"{flag}: {error['msg']}"
 
 

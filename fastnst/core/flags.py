@@ -186,8 +186,10 @@ def _describe(parser: OneLineParser, groups: dict[str, Any], cls: type[Any],
         if meta["group"] not in groups:
             groups[meta["group"]] = parser.add_argument_group(meta["group"])
         context = groups[meta["group"]]
-    if kwargs.get("action") is argparse.BooleanOptionalAction and not meta.get("negatable"):
-        kwargs["action"] = "store_true"
+    if _is_bool(typing.get_type_hints(cls)[field.name]):  # bool | None too: --x / --no-x
+        kwargs.pop("metavar", None)
+        kwargs["action"] = (argparse.BooleanOptionalAction if meta.get("negatable")
+                            else "store_true")
     if "metavar" in kwargs:
         kwargs["metavar"] = meta.get("metavar")
         choices = field_choices(cls, field.name)
