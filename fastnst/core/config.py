@@ -6,11 +6,10 @@ holds its default, help text, metavar and choices: the command-line flags are ge
 from them (fastnst.core.flags) and configs/default.yaml is checked against them, so each
 default lives in one place.
 
-Configs being moved to pydantic (issue 19 req. 5) are `pydantic.dataclasses.dataclass`es
-(`settings()`): their types say what a value may be (`Literal` choices, `Annotated[int, Ge(1)]`
-bounds, `ZeroIsNone[int]`, `OrNone[...]`, `Commas[...]`) and pydantic converts and checks the
-values of every source; `option()` still holds the help text, metavar and flags. The other
-configs keep the hand-written `_coerce` until they move.
+The dataclasses are `pydantic.dataclasses.dataclass`es (`settings()`): their types say what
+a value may be (`Literal` choices, `Annotated[int, Ge(1)]` bounds, `ZeroIsNone[int]`,
+`OrNone[...]`, `Commas[...]`) and pydantic converts and checks the values of every source
+(code, YAML, environment, flags); pydantic-settings builds the parsers (fastnst.core.flags).
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import difflib
 import functools
 import types
 import typing
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -28,7 +26,6 @@ import pydantic
 import yaml
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BeforeValidator
-from pydantic.dataclasses import is_pydantic_dataclass
 
 from fastnst.core.assets import CONFIGS_DIR
 from fastnst.core.errors import FastNSTError
@@ -104,22 +101,22 @@ Commas = Annotated[tuple[T, ...], BeforeValidator(_comma_list)]
 
 
 def option(default: Any, help: str, *, metavar: str | None = None,
-           choices: tuple[str, ...] | None = None, flags: tuple[str, ...] | None = None,
-           group: str | None = None, negatable: bool = False, zero_is_none: bool = False,
-           nargs: str | None = None, parse: Callable[[str], Any] | None = None,
-           cli: bool = True, show_default: bool = True) -> Any:
-    """A config field with everything its command-line flag needs.
+           flags: tuple[str, ...] | None = None, group: str | None = None,
+           negatable: bool = False, nargs: str | None = None, cli: bool = True,
+           show_default: bool = True) -> Any:
+    """A config field's default and what its command-line flag shows.
 
+    The field's type says which values it takes (pydantic checks them: `Literal` choices,
+    `Annotated[int, Ge(1)]` bounds, `ZeroIsNone`, `OrNone`, `Commas`); this says the rest.
     help: one phrase; the default is appended unless show_default is False.
     flags: option strings (default `--field-name`); a field whose flags are not dashed is a
     positional argument. negatable: booleans get `--x / --no-x` (else `--x` sets True).
-    zero_is_none: 0 means None (e.g. "--tile 0: no tiling"). nargs: '+' for space-separated
-    lists (tuples are otherwise comma-separated). parse: str -> value for special syntaxes.
+    nargs: '+' for space-separated lists (file names; tuples are otherwise comma-separated).
     cli: False keeps a field out of the parser (set by code or YAML only).
     """
-    metadata = {"help": help, "metavar": metavar, "choices": choices, "flags": flags,
-                "group": group, "negatable": negatable, "zero_is_none": zero_is_none,
-                "nargs": nargs, "parse": parse, "cli": cli, "show_default": show_default}
+    metadata = {"help": help, "metavar": metavar, "flags": flags, "group": group,
+                "negatable": negatable, "nargs": nargs, "cli": cli,
+                "show_default": show_default}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -146,19 +143,8 @@ def _literal_choices(annotation: Any) -> tuple[Any, ...] | None:
 
 
 def field_choices(cls: type[Any], name: str) -> tuple[Any, ...] | None:
-    """A field's choices: its `Literal` type's values, or (configs not moved to pydantic yet)
-    the `choices` of its option()."""
-    field = cls.__dataclass_fields__[name]
-    hints = typing.get_type_hints(cls, include_extras=True)
-    return _literal_choices(hints[name]) or field.metadata.get("choices")
-
-
-def zero_is_none(cls: type[Any], name: str) -> bool:
-    """Whether 0 means None for field `name` (a ZeroIsNone type or option(zero_is_none=True))."""
-    annotation = typing.get_type_hints(cls, include_extras=True)[name]
-    extras = typing.get_args(annotation)[1:] if typing.get_origin(annotation) is Annotated else ()
-    marked = any(getattr(extra, "func", None) is _zero_or_none_word for extra in extras)
-    return marked or bool(cls.__dataclass_fields__[name].metadata.get("zero_is_none"))
+    """A field's choices: its `Literal` type's values."""
+    return _literal_choices(typing.get_type_hints(cls, include_extras=True)[name])
 
 
 def flag_of(cls: type[Any], name: str) -> str:
@@ -166,69 +152,6 @@ def flag_of(cls: type[Any], name: str) -> str:
     field = cls.__dataclass_fields__.get(name)
     flags = field.metadata.get("flags") if field is not None else None
     return (flags or (f"--{name.replace('_', '-')}",))[-1]
-
-
-def check_choice(config: Any, name: str) -> None:
-    """Raise FastNSTError if field `name` of `config` is not one of its declared choices."""
-    choices = field_choices(type(config), name)
-    value = getattr(config, name)
-    if choices and value not in choices:
-        raise FastNSTError(f"{flag_of(type(config), name)} must be one of "
-                           f"{', '.join(map(str, choices))}, not {value!r}")
-
-
-def check_choices(config: Any) -> None:
-    """check_choice for every field that declares choices."""
-    for field in dataclasses.fields(config):
-        if field_choices(type(config), field.name):
-            check_choice(config, field.name)
-
-
-def _coerce(value: Any, annotation: Any, field: dataclasses.Field[Any],
-            zero_none: bool = False) -> Any:
-    """Turn YAML/CLI values into the field's type: strings are parsed, lists become tuples,
-    ints become floats; 'none'/'null' (and 0 for zero_is_none fields) become None.
-    (Configs not moved to pydantic yet; see `settings()`.)"""
-    parse = field.metadata.get("parse")
-    if parse is not None and isinstance(value, str):
-        return parse(value)
-    if value is None:
-        return None
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if isinstance(value, str) and value.strip().lower() in ("none", "null"):
-            return None
-        coerced = _coerce(value, options[0], field)
-        if (zero_none or field.metadata.get("zero_is_none")) and coerced == 0:
-            return None
-        return coerced
-    if origin is tuple:
-        if isinstance(value, str):
-            items: list[Any] = [part for part in value.split(",") if part.strip()]
-        elif isinstance(value, (list, tuple)):
-            items = list(value)
-        else:
-            items = [value]
-        item_type = typing.get_args(annotation)[0]
-        return tuple(_coerce(v.strip() if isinstance(v, str) else v, item_type, field)
-                     for v in items)
-    if annotation is bool:
-        if isinstance(value, str):
-            lowered = value.strip().lower()
-            if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(value)
-            return lowered in ("true", "1", "yes")
-        return bool(value)
-    if annotation is float and not isinstance(value, bool):
-        return float(value)
-    if annotation is int and not isinstance(value, bool):
-        if isinstance(value, float) and not value.is_integer():
-            raise ValueError(value)
-        return int(value)
-    if annotation is str and not isinstance(value, str):
-        return str(value)
-    return value
 
 
 def config_file(path: str) -> Path:
@@ -258,36 +181,28 @@ def read_yaml(path: str) -> dict[str, Any]:
 def load_config(cls: type[C], files: list[str] | tuple[str, ...] = (),
                 overrides: dict[str, Any] | None = None,
                 environment: dict[str, Any] | None = None) -> C:
-    """Build `cls` from its defaults, then each YAML file in order, then `environment`
-    (settings from environment variables), then `overrides` (flags).
+    """Build `cls` (a `settings()` config) from its defaults, then each YAML file in order,
+    then `environment` (settings from environment variables), then `overrides` (flags).
 
     Unknown keys are rejected with a "did you mean" hint; YAML keys may use '-' or '_'.
-    A bad value is reported with its flag and the source that gave it.
+    Pydantic converts and checks the values; a bad one is reported with its flag and the
+    source that gave it (InvalidValue).
     """
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     sources = [(path, read_yaml(path)) for path in files]
     sources.append(("the environment", environment or {}))
     sources.append(("command line", overrides or {}))
-    pydantic_config = is_pydantic_dataclass(cls)
     for origin, mapping in sources:
         for raw_key, value in mapping.items():
             key = str(raw_key).replace("-", "_")
             if key not in fields:
-                close = difflib.get_close_matches(key, list(fields), n=1)
+                close = difflib.get_close_matches(key, sorted(fields), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise FastNSTError(f"unknown option {raw_key!r} in {origin}{hint}")
+            values[key] = value
             origins[key] = origin
-            if pydantic_config:
-                values[key] = value
-                continue
-            try:
-                values[key] = _coerce(value, hints[key], fields[key], zero_is_none(cls, key))
-            except (TypeError, ValueError):
-                raise FastNSTError(f"bad value {value!r} for {flag_of(cls, key)} in {origin}"
-                                   ) from None
     try:
         return cls(**values)
     except InvalidValue as err:  # say where the value came from

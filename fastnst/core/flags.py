@@ -1,16 +1,11 @@
-"""Command-line parsers generated from config dataclasses (fields declared with `option()`).
+"""Command-line parsers from config classes (`fastnst.core.config.settings`), by pydantic-settings.
 
-Flags are the field names in kebab-case (`content_weight` -> `--content-weight`) unless a
-field names its own. Values stay strings here: `load_config` converts them with the same
-rules as YAML values, so a bad value gets the same one-line error from either source.
-Every flag defaults to "not given" (argparse.SUPPRESS), so YAML files are only overridden
-by flags the user typed.
-
-Configs moved to pydantic (`fastnst.core.config.settings`) get their parser from
-pydantic-settings' CLI source (kebab-case flags, `--x / --no-x` booleans, comma-separated or
-repeated list flags, subcommands) on a OneLineParser; `_describe` only puts the option()'s
-help, metavar, choices, short flags and group on each argument, so the help text and the README
-tables read as before.
+pydantic-settings' CLI source adds one argument per field to a OneLineParser (kebab-case
+flags, `--x / --no-x` booleans, comma-separated lists, positionals) and reads the parsed
+values; `_describe` only puts each option()'s help (with its default), metavar, choices, short
+flags and group on its argument, so --help and the README tables read as the user types.
+Every flag defaults to "not given", so YAML files are only overridden by flags the user typed;
+`load_config` then converts and checks the values with pydantic, as it does YAML's.
 """
 
 from __future__ import annotations
@@ -25,7 +20,6 @@ import warnings
 from typing import Any, NoReturn
 
 from pydantic import create_model
-from pydantic.dataclasses import is_pydantic_dataclass
 from pydantic_settings import BaseSettings, CliPositionalArg, CliSettingsSource, CliVariadicArg
 
 from fastnst.core.config import field_choices
@@ -79,7 +73,7 @@ def cli_fields(cls: type[Any]) -> list[dataclasses.Field[Any]]:
 
 def build_parser(cls: type[Any], prog: str, description: str,
                  config_files: bool = False) -> OneLineParser:
-    """An argparse parser with one flag per `cli_fields(cls)`, grouped by their `group`.
+    """An argparse parser with one argument per `cli_fields(cls)`, grouped by their `group`.
 
     config_files: add `--config YAML` (repeatable, applied in order before the flags).
     """
@@ -89,44 +83,12 @@ def build_parser(cls: type[Any], prog: str, description: str,
         parser.add_argument("--config", action="append", default=[], metavar="YAML",
                             help="config file(s) applied in order, or a bundled config's "
                                  "name (debug, fast, quick, photoreal); flags override them")
-    if is_pydantic_dataclass(cls):
-        return _settings_parser(cls, parser)
-    hints = typing.get_type_hints(cls)
-    groups: dict[str, argparse._ArgumentGroup] = {}
-    fields = cli_fields(cls)
-    # The command's own flags first, then the groups in the order they first appear.
-    ordered = ([f for f in fields if not f.metadata.get("group")]
-               + [f for f in fields if f.metadata.get("group")])
-    for field in ordered:
-        meta = field.metadata
-        target: Any = parser
-        if meta.get("group"):
-            target = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
-        names = flag_names(field)
-        kwargs: dict[str, Any] = {"help": flag_help(field)}
-        if not names[0].startswith("-"):  # positional
-            target.add_argument(field.name, nargs=meta.get("nargs"),
-                                metavar=meta.get("metavar"), help=kwargs["help"])
-            continue
-        kwargs["dest"] = field.name
-        if _is_bool(hints[field.name]):
-            kwargs["action"] = (argparse.BooleanOptionalAction if meta.get("negatable")
-                                else "store_true")
-        else:
-            kwargs["metavar"] = meta.get("metavar")
-            choices = field_choices(cls, field.name)
-            if choices:
-                kwargs["choices"] = [str(choice) for choice in choices]
-                kwargs["metavar"] = None
-            if meta.get("nargs"):
-                kwargs["nargs"] = meta["nargs"]
-        target.add_argument(*names, **kwargs)
-    return parser
+    return _settings_parser(cls, parser)
 
 
 class _LastList(argparse.Action):
-    """A comma-separated list flag: given twice, the last one counts (as any other flag);
-    stored as the one-item list pydantic-settings' CLI source splits."""
+    """A comma-separated list flag: given twice, the last one counts (as any other flag, not
+    pydantic-settings' append); stored as the one-item list its CLI source splits."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
@@ -216,16 +178,11 @@ def _nargs(parser: argparse.ArgumentParser, dest: str) -> bool:
 def parse_flags(parser: argparse.ArgumentParser, argv: typing.Sequence[str] | None
                 ) -> tuple[list[str], dict[str, Any]]:
     """(config files, {field: value given on the command line}) from argv (sys.argv if None)."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    source = getattr(parser, "settings_source", None)
-    if source is not None:
-        given = vars(parser.parse_args(args))
-        files = given.pop("config", [])
-        # Space-separated lists (file names) as argparse read them: the CLI source would split
-        # a name with a comma in it.
-        verbatim = {name: given.pop(name) for name in list(given)
-                    if isinstance(given[name], list) and _nargs(parser, name)}
-        return list(files), {**source(parsed_args=given)(), **verbatim}
-    namespace_dict = vars(parser.parse_args(args))
-    files = namespace_dict.pop("config", [])
-    return list(files), namespace_dict
+    given = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
+    files = given.pop("config", [])
+    # Space-separated lists (file names) as argparse read them: the CLI source would split a
+    # name with a comma in it.
+    verbatim = {name: given.pop(name) for name in list(given)
+                if isinstance(given[name], list) and _nargs(parser, name)}
+    source = parser.settings_source  # type: ignore[attr-defined]
+    return list(files), {**source(parsed_args=given)(), **verbatim}
