@@ -46,7 +46,7 @@ def flag_table(module: str) -> str:
     parser = command_parser(module)
     # The command's own arguments first, then the grouped ones (shared option sets such as the
     # perceptual loss's), each in the order they were added.
-    own = (parser._positionals, parser._optionals)
+    own = (parser._positionals, parser._optionals, parser._subparsers)
     for action in sorted(parser._actions, key=lambda action: action.container not in own):
         if isinstance(action, argparse._HelpAction):
             continue

@@ -36,14 +36,16 @@ class Command:
     """A command's parser (generated from its config class) and config resolution."""
 
     def __init__(self, prog: str, config_class: type[Any], description: str,
-                 config_files: bool = False) -> None:
+                 config_files: bool = False, subcommands: dict[str, str] | None = None) -> None:
         self.prog = prog
         self.config_class = config_class
         self.description = description
         self.config_files = config_files
+        self.subcommands = subcommands
 
     def parser(self) -> OneLineParser:
-        return build_parser(self.config_class, self.prog, self.description, self.config_files)
+        return build_parser(self.config_class, self.prog, self.description, self.config_files,
+                            self.subcommands)
 
     def flags(self, argv: Sequence[str] | None) -> tuple[list[str], dict[str, Any]]:
         """(config files, flags given) from argv; usage mistakes exit 2 with one line."""

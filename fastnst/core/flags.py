@@ -71,11 +71,13 @@ def cli_fields(cls: type[Any]) -> list[dataclasses.Field[Any]]:
             and "help" in f.metadata]
 
 
-def build_parser(cls: type[Any], prog: str, description: str,
-                 config_files: bool = False) -> OneLineParser:
+def build_parser(cls: type[Any], prog: str, description: str, config_files: bool = False,
+                 subcommands: dict[str, str] | None = None) -> OneLineParser:
     """An argparse parser with one argument per `cli_fields(cls)`, grouped by their `group`.
 
     config_files: add `--config YAML` (repeatable, applied in order before the flags).
+    subcommands: {name: help} of subcommands taking the same flags (`fastnst-web worker`);
+    parse_flags returns the one given as "subcommand".
     """
     parser = OneLineParser(prog=prog, description=description,
                            argument_default=argparse.SUPPRESS)
@@ -83,6 +85,13 @@ def build_parser(cls: type[Any], prog: str, description: str,
         parser.add_argument("--config", action="append", default=[], metavar="YAML",
                             help="config file(s) applied in order, or a bundled config's "
                                  "name (debug, fast, quick, photoreal); flags override them")
+    if subcommands:
+        choices = parser.add_subparsers(dest="subcommand", title="subcommands",
+                                        metavar="|".join(subcommands),
+                                        help="; ".join(subcommands.values()))
+        for name, text in subcommands.items():
+            _settings_parser(cls, choices.add_parser(name, help=text, description=text,
+                                                     argument_default=argparse.SUPPRESS))
     return _settings_parser(cls, parser)
 
 
@@ -180,9 +189,11 @@ def parse_flags(parser: argparse.ArgumentParser, argv: typing.Sequence[str] | No
     """(config files, {field: value given on the command line}) from argv (sys.argv if None)."""
     given = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
     files = given.pop("config", [])
+    subcommand = {"subcommand": given.pop("subcommand")} if given.get("subcommand") else {}
+    given.pop("subcommand", None)
     # Space-separated lists (file names) as argparse read them: the CLI source would split a
     # name with a comma in it.
     verbatim = {name: given.pop(name) for name in list(given)
                 if isinstance(given[name], list) and _nargs(parser, name)}
     source = parser.settings_source  # type: ignore[attr-defined]
-    return list(files), {**source(parsed_args=given)(), **verbatim}
+    return list(files), {**source(parsed_args=given)(), **verbatim, **subcommand}
