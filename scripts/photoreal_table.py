@@ -1,7 +1,7 @@
 """The photorealistic comparison of issue 11 in one command: on Luan et al.'s pairs, our slow
 path with their masks and with found masks, and the fast path (a quick result, then the
 photorealistic smoothing), next to Luan et al.'s published results, scored by
-`fastnst-eval --photoreal`.
+`fastnst-eval photoreal`.
 
     python scripts/photoreal_table.py PAIRS_DIR [--work runs/photoreal] [--device cuda]
 

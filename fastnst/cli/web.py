@@ -18,8 +18,8 @@ COMMAND = Command("fastnst-web", WebConfig, "Serve the style-transfer web site (
                   "is also an environment variable: FASTNST_WEB_ + its name, e.g. "
                   "FASTNST_WEB_PORT=8080. `fastnst-web worker [flags]` runs job workers "
                   "only, for a site on another machine (give both the same --queue).",
-                  subcommands={"worker": "run job workers only, for a site on another machine "
-                               "(same flags; --workers threads, at least 1)"})
+                  subcommands={"worker": (WebConfig, "run job workers only, for a site on "
+                                          "another machine (--workers threads, at least 1)")})
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -72,12 +72,13 @@ def cli_fields(cls: type[Any]) -> list[dataclasses.Field[Any]]:
 
 
 def build_parser(cls: type[Any], prog: str, description: str, config_files: bool = False,
-                 subcommands: dict[str, str] | None = None) -> OneLineParser:
+                 subcommands: dict[str, tuple[type[Any], str]] | None = None) -> OneLineParser:
     """An argparse parser with one argument per `cli_fields(cls)`, grouped by their `group`.
 
     config_files: add `--config YAML` (repeatable, applied in order before the flags).
-    subcommands: {name: help} of subcommands taking the same flags (`fastnst-web worker`);
-    parse_flags returns the one given as "subcommand".
+    subcommands: {name: (config class, help)}: `PROG NAME ...` takes that class's flags
+    instead (`fastnst-web worker`, `fastnst-eval video`); parse_flags returns the name given
+    as "subcommand".
     """
     parser = OneLineParser(prog=prog, description=description,
                            argument_default=argparse.SUPPRESS)
@@ -88,10 +89,10 @@ def build_parser(cls: type[Any], prog: str, description: str, config_files: bool
     if subcommands:
         choices = parser.add_subparsers(dest="subcommand", title="subcommands",
                                         metavar="|".join(subcommands),
-                                        help="; ".join(subcommands.values()))
-        for name, text in subcommands.items():
-            _settings_parser(cls, choices.add_parser(name, help=text, description=text,
-                                                     argument_default=argparse.SUPPRESS))
+                                        help="; ".join(text for _, text in subcommands.values()))
+        for name, (sub_cls, text) in subcommands.items():
+            _settings_parser(sub_cls, choices.add_parser(name, help=text, description=text,
+                                                         argument_default=argparse.SUPPRESS))
     return _settings_parser(cls, parser)
 
 
@@ -189,8 +190,14 @@ def parse_flags(parser: argparse.ArgumentParser, argv: typing.Sequence[str] | No
     """(config files, {field: value given on the command line}) from argv (sys.argv if None)."""
     given = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
     files = given.pop("config", [])
-    subcommand = {"subcommand": given.pop("subcommand")} if given.get("subcommand") else {}
-    given.pop("subcommand", None)
+    name = given.pop("subcommand", None)
+    subcommand = {"subcommand": name} if name else {}
+    if name:  # the subcommand's flags, read by its own source
+        parser = parser._subparsers._group_actions[0].choices[name]  # type: ignore[union-attr]
+        own = {action.dest for action in parser._actions}
+        for dest in given:
+            if dest not in own:
+                parser.error(f"--{dest.replace('_', '-')} is not a flag of {parser.prog}")
     # Space-separated lists (file names) as argparse read them: the CLI source would split a
     # name with a comma in it.
     verbatim = {name: given.pop(name) for name in list(given)

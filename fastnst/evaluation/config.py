@@ -4,43 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastnst.core.config import Commas, OrNone, ZeroIsNone, option, settings
+from fastnst.core.config import Commas, OrNone, ZeroIsNone, declared, option, settings
 from fastnst.core.errors import FastNSTError
 from fastnst.core.options import Count, MaxPixels, Side, device_option, max_pixels_option
 
 _MODEL = "checkpoint or model name"
 
 
+def _check_json(output: str | None) -> None:
+    if output is not None and Path(output).suffix.lower() != ".json":
+        raise FastNSTError(f"-o {output}: the metrics file must end in .json")
+
+
 @settings
 class EvalConfig:
-    """Everything `fastnst-eval` needs. The metric itself is fixed (fastnst.evaluation)."""
+    """Everything `fastnst-eval` needs to score a model on photos. The metric itself is fixed
+    (fastnst.evaluation); `fastnst-eval video` and `fastnst-eval photoreal` are the other two
+    modes (VideoEvalConfig, PhotorealEvalConfig)."""
 
     model: str = option("", f"{_MODEL} (required)", metavar="CKPT|NAME")
-    content: str = option("", "folder (or file) of content photos (required unless --video)",
-                          metavar="DIR")
-    video: OrNone[str] = option(None, "score a video instead (at least 2 frames): flicker of "
-                               "the stylized frames (frame change, and the warping error along "
-                               "the input's optical flow with occlusions masked) relative to "
-                               "the input's, with and without --temporal, and per-frame style "
-                               "error", metavar="VIDEO")
-    photoreal: OrNone[str] = option(
-        None, "score photorealistic results instead (no model): DIR holds input/ (contents), "
-        "style/, seg/ (colour-coded masks) and one folder of results per method, files paired "
-        "by the number ending their names (in1.jpg, tar1.jpg, best1.jpg); prints style error "
-        "(global and inside matched mask regions) and structure kept, per pair and method",
-        metavar="DIR")
-    outputs: Commas[str] = option((), "with --photoreal: the results folders to score, in "
-                                      "this order (default: every other folder of DIR)",
-                                      metavar="DIR", nargs="+")
-    reference: str = option("luan", "with --photoreal: the method the others are compared "
-                            "with, pair by pair", metavar="NAME")
+    content: str = option("", "folder (or file) of content photos (required)", metavar="DIR")
     style: OrNone[str] = option(None, "style image (default: the one the model was trained on, "
-                               "if that file is here or bundled)", metavar="IMAGE")
+                                "if that file is here or bundled)", metavar="IMAGE")
     baseline_iters: Count = option(0, "also run the slow baseline (L-BFGS, N loss evaluations, "
-                                 "from the content, with the model's own loss settings; 0: "
-                                 "off)", metavar="N")
-    output: OrNone[str] = option(None, "write the metrics here (.json)", flags=("-o", "--output"),
-                                metavar="JSON")
+                                   "from the content, with the model's own loss settings; 0: "
+                                   "off)", metavar="N")
+    output: OrNone[str] = option(None, "write the metrics here (.json)",
+                                 flags=("-o", "--output"), metavar="JSON")
     device: str = device_option()
     max_size: ZeroIsNone[Side] = option(512, "downscale photos to this long side first (0 "
                                         "keeps their size)", metavar="PX")
@@ -50,17 +40,66 @@ class EvalConfig:
     max_pixels: MaxPixels = max_pixels_option()
 
     def __post_init__(self) -> None:
-        if not self.model and self.photoreal is None:
+        if not self.model:
             raise FastNSTError("--model is required (a checkpoint file or model name)")
-        if not self.content and self.video is None and self.photoreal is None:
-            raise FastNSTError("--content is required (a folder of photos), or --video")
-        if self.photoreal is not None and self.video is not None:
-            raise FastNSTError("--photoreal and --video are two modes: give one")
+        if not self.content:
+            raise FastNSTError("--content is required (a folder of photos)")
         from fastnst.inference.stylizer import check_batch_size  # here: parsing imports no torch
 
         check_batch_size(self.batch_size)
-        if self.output is not None and Path(self.output).suffix.lower() != ".json":
-            raise FastNSTError(f"-o {self.output}: the metrics file must end in .json")
+        _check_json(self.output)
+
+
+@settings
+class VideoEvalConfig:
+    """Everything `fastnst-eval video` needs: a model's flicker on one clip."""
+
+    video: str = option("", "the clip (at least 2 frames): flicker of the stylized frames (frame "
+                        "change, and the warping error along the input's optical flow with "
+                        "occlusions masked) relative to the input's, with and without "
+                        "--temporal, and per-frame style error", flags=("video",),
+                        metavar="VIDEO")
+    model: str = declared(EvalConfig, "model")
+    style: OrNone[str] = declared(EvalConfig, "style")
+    output: OrNone[str] = declared(EvalConfig, "output")
+    device: str = declared(EvalConfig, "device")
+    max_size: ZeroIsNone[Side] = declared(EvalConfig, "max_size")
+    batch_size: int = option(8, "frames per pass", metavar="B")
+    max_pixels: MaxPixels = max_pixels_option()
+
+    def __post_init__(self) -> None:
+        if not self.video:
+            raise FastNSTError("give the video file to score")
+        if not self.model:
+            raise FastNSTError("--model is required (a checkpoint file or model name)")
+        from fastnst.inference.stylizer import check_batch_size  # here: parsing imports no torch
+
+        check_batch_size(self.batch_size)
+        _check_json(self.output)
+
+
+@settings
+class PhotorealEvalConfig:
+    """Everything `fastnst-eval photoreal` needs: photorealistic results scored (no model)."""
+
+    pairs: str = option(
+        "", "DIR holds input/ (contents), style/, seg/ (colour-coded masks) and one folder of "
+        "results per method, files paired by the number ending their names (in1.jpg, tar1.jpg, "
+        "best1.jpg); prints style error (global and inside matched mask regions) and structure "
+        "kept, per pair and method", flags=("pairs",), metavar="DIR")
+    outputs: Commas[str] = option((), "the results folders to score, in this order (default: "
+                                  "every other folder of DIR)", metavar="DIR", nargs="+")
+    reference: str = option("luan", "the method the others are compared with, pair by pair",
+                            metavar="NAME")
+    output: OrNone[str] = declared(EvalConfig, "output")
+    device: str = declared(EvalConfig, "device")
+    max_size: ZeroIsNone[Side] = declared(EvalConfig, "max_size")
+    max_pixels: MaxPixels = max_pixels_option()
+
+    def __post_init__(self) -> None:
+        if not self.pairs:
+            raise FastNSTError("give the pairs folder to score")
+        _check_json(self.output)
 
 
 @settings

@@ -2,5 +2,5 @@
 pixels optimised coarse to fine against masked style Grams and the matting-Laplacian term of
 fastnst.losses), its starting image (`start`), masks (`masks`: colour-coded PNGs; `clusters`:
 found with --auto-masks), upsampling along the content's edges (`upsample`), the settings
-of fastnst-photo (`config`), and its evaluation (`metrics`, `report`: fastnst-eval --photoreal).
+of fastnst-photo (`config`), and its evaluation (`metrics`, `report`: fastnst-eval photoreal).
 """

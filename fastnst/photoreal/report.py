@@ -1,4 +1,4 @@
-"""`fastnst-eval --photoreal`: a folder of photorealistic results scored, method by method.
+"""`fastnst-eval photoreal`: a folder of photorealistic results scored, method by method.
 
 A pairs folder holds input/ (contents), style/, seg/ (masks, named like their images) and one
 folder per method; files pair up by the number that ends their names (Luan et al.'s in<N>,
