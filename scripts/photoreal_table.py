@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                    args.photo_args.split())
     table = io.StringIO()
     with contextlib.redirect_stdout(table):
-        code = eval_main(["--photoreal", str(args.work), "--outputs", "luan", *methods,
+        code = eval_main(["photoreal", str(args.work), "--outputs", "luan", *methods,
                           "--device", args.device, "--max-size", str(args.size),
                           "-o", str(args.work / "table.json")])
     (args.work / "table.md").write_text(table.getvalue())
