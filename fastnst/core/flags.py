@@ -200,7 +200,7 @@ def parse_flags(parser: argparse.ArgumentParser, argv: typing.Sequence[str] | No
                 parser.error(f"--{dest.replace('_', '-')} is not a flag of {parser.prog}")
     # Space-separated lists (file names) as argparse read them: the CLI source would split a
     # name with a comma in it.
-    verbatim = {name: given.pop(name) for name in list(given)
-                if isinstance(given[name], list) and _nargs(parser, name)}
+    verbatim = {dest: given.pop(dest) for dest in list(given)
+                if isinstance(given[dest], list) and _nargs(parser, dest)}
     source = parser.settings_source  # type: ignore[attr-defined]
     return list(files), {**source(parsed_args=given)(), **verbatim, **subcommand}
