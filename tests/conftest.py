@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "fastnst" / "assets"
@@ -98,3 +99,35 @@ def readonly_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     folder.chmod(0o555)
     return folder
+
+
+class TinyLossNet(nn.Module):
+    """A stand-in loss network with VGG's layer names and strides, for tests of the algorithms
+    that take one: tens of flops a pixel per layer (VGG19: ~400k a pixel) and no weights file.
+
+    Layer convB_k / reluB_k: the image average-pooled to VGG's scale at block B (1/2^(B-1)),
+    through one fixed random 1x1 convolution, 3 -> 8 channels (ReLU for the relu layers).
+    network(images (N, 3, H, W) in [0, 1], layers) -> {layer: (N, 8, H / 2^(B-1), ...)}.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.weight = nn.Parameter(torch.randn(8, 3, 1, 1, generator=generator),
+                                   requires_grad=False)
+
+    def forward(self, images: torch.Tensor, layers: tuple[str, ...] | list[str]
+                ) -> dict[str, torch.Tensor]:
+        out = {}
+        for layer in layers:
+            scale = 2 ** (int(layer[4]) - 1)  # "conv4_2" -> block 4 -> 1/8
+            pooled = nn.functional.avg_pool2d(images, scale) if scale > 1 else images
+            features = nn.functional.conv2d(pooled, self.weight)
+            out[layer] = features.relu() if layer.startswith("relu") else features
+        return out
+
+
+@pytest.fixture
+def tiny_loss_net() -> TinyLossNet:
+    """A TinyLossNet (see there): VGG's layer names, a few flops."""
+    return TinyLossNet()

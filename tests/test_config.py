@@ -1,7 +1,7 @@
 import pytest
 
 from fastnst.core.config import load_config
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.inference.config import StylizeConfig
 from fastnst.training.config import TrainConfig
 
@@ -78,12 +78,16 @@ def test_zero_and_none_words_mean_none():
 
 
 def test_bad_values_name_the_flag_and_the_source(tmp_path):
-    with pytest.raises(FastNSTError, match=r"bad value 'fast' for --lr in command line"):
+    """The library's words name the field; a command's (as_flag) the flag."""
+    with pytest.raises(ParameterError, match=r"^bad value 'fast' for lr in command line$"
+                       ) as caught:
         load_config(TrainConfig, (), {**REQUIRED, "lr": "fast"})
+    assert caught.value.as_flag() == "bad value 'fast' for --lr in command line"
     config_file = tmp_path / "c.yaml"
     config_file.write_text("batch_size: 2.5\n")
-    with pytest.raises(FastNSTError, match=r"--batch-size in .*c.yaml"):
+    with pytest.raises(ParameterError, match=r"batch_size in .*c.yaml") as caught:
         load_config(TrainConfig, [str(config_file)], REQUIRED)
+    assert "--batch-size in " in caught.value.as_flag()
 
 
 def test_loss_network_defaults_follow_the_network():
@@ -93,8 +97,10 @@ def test_loss_network_defaults_follow_the_network():
     assert squeeze.content_layers == ("fire2",)
     assert squeeze.style_layers == ("relu1", "fire3", "fire4", "fire5")
     assert squeeze.vgg_weights == "torchvision"
-    with pytest.raises(FastNSTError, match="--loss-net must be one of vgg19, vgg16, squeezenet"):
+    with pytest.raises(ParameterError, match="loss_net must be one of vgg19, vgg16, squeezenet"
+                       ) as caught:
         load_config(TrainConfig, (), {**REQUIRED, "loss_net": "resnet"})
+    assert caught.value.as_flag().startswith("--loss-net must be one of")  # fastnst-train's words
 
 
 def test_bundled_config_by_name():

@@ -111,7 +111,8 @@ def test_export_errors(half_width_model, tmp_path):
     _, path = half_width_model
     with pytest.raises(FastNSTError, match="overwrite the checkpoint"):
         export_model(path, "torchscript", path)
-    with pytest.raises(FastNSTError, match="--format"):
+    with pytest.raises(FastNSTError,
+                       match="^format must be one of onnx, torchscript, not .tflite.$"):
         export_model(path, "tflite")
     with pytest.raises(FastNSTError, match="does not exist"):
         export_model(path, "onnx", tmp_path / "missing" / "x.onnx")

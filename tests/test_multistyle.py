@@ -19,6 +19,8 @@ from fastnst.core.images import to_tensor
 from fastnst.inference.stylizer import Stylizer
 from fastnst.models.checkpoint import load_model, resolve_spec
 from fastnst.models.johnson import TransformerNet, parse_style_mix, select_style
+from fastnst.training import module as training_module
+from fastnst.training.module import finish_must_start
 from fastnst.training.train import resolve_train_config, train
 from tests.conftest import ASSETS, CONTENT, DEBUG_CONFIG
 
@@ -236,3 +238,37 @@ def test_small_crop_curriculum_then_full_size_and_resumed_time_adds_up(tmp_path,
                                {**overrides, "resume": True, "max_steps": 4}))
     total = torch.load(tmp_path / "c.ckpt", weights_only=True)["meta"]["train_seconds"]
     assert total > first > 0  # the resumed stretch adds to the first, not replaces it
+
+
+def test_the_time_guard_keeps_the_full_size_finish():
+    # 10 full-size steps at 4x the pixels of a 4.5 s small step: 180 s must be left
+    assert finish_must_start(seconds_left=179.0, seconds_per_small_step=4.5, finish_steps=10,
+                             size_ratio=2.0)
+    assert not finish_must_start(seconds_left=181.0, seconds_per_small_step=4.5,
+                                 finish_steps=10, size_ratio=2.0)
+
+
+class SlowClock:
+    """A stand-in for the time module whose every reading is 1,000 s after the last: to the
+    time guard, each training step looks far too slow for the minutes left."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 1000.0
+        return self.now
+
+
+def test_small_crops_end_early_when_the_time_guard_would_cut_the_finish(tmp_path, photos,
+                                                                         monkeypatch):
+    overrides = {"style": (str(STYLES / "candy.jpg"),), "data": str(photos),
+                 "runs_dir": str(tmp_path / "runs"), "output": str(tmp_path / "c.ckpt"),
+                 "name": "guarded", "width": 0.25, "max_steps": 3, "small_crop": 32,
+                 "small_crop_steps": 2, "val_images": 1, "max_minutes": 60.0}
+    monkeypatch.setattr(training_module, "time", SlowClock())
+    sizes = CropSizes()
+    train(resolve_train_config([str(DEBUG_CONFIG)], overrides), callbacks=[sizes])
+    # without the guard [32, 32, 64] (the test above); the one full-size step no longer fits
+    # after the first small one, so the finish starts at once and runs to --max-steps
+    assert sizes.sizes == [32, 64, 64]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from pathlib import Path
@@ -12,15 +13,15 @@ import torch
 from PIL import Image
 
 from fastnst.cli.photo import main as photo_main
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.core.images import load_tensor
 from fastnst.losses.functional import gram_matrix
 from fastnst.losses.masked import MaskedStyleTerm, masked_gram
 from fastnst.losses.perceptual import StyleTerm
-from fastnst.photoreal.config import PhotoConfig
+from fastnst.photoreal.config import PhotoConfig, PhotoParams
 from fastnst.photoreal.masks import COLOURS, NAMES, read_mask
 from fastnst.photoreal.start import linear_map, region_colour_transfer
-from fastnst.photoreal.transfer import level_sizes, photo_loss, stylize_photo
+from fastnst.photoreal.transfer import level_sizes, photo_loss, stylize_photo, transfer_photo
 from tests.conftest import ASSETS
 
 
@@ -51,7 +52,6 @@ def test_one_region_covering_everything_is_the_plain_style_term() -> None:
     style, output = stand_in(0, 8), stand_in(10, 12)
     plain = StyleTerm(style, LAYERS, 1.0)
     masked = MaskedStyleTerm(style, torch.ones(1, 8, 8), torch.ones(1, 12, 12), LAYERS, 1.0)
-    assert masked.layer_weights == pytest.approx(plain.layer_weights)
     expected = plain(torch.empty(0), output, {}).item()
     assert masked(torch.empty(0), output, {}).item() == pytest.approx(expected, rel=1e-5)
 
@@ -132,6 +132,10 @@ def test_config_defaults_and_mistakes() -> None:
                          ({"iterations": (5, -1)}, ">= 0")):
         with pytest.raises(FastNSTError, match=message):
             PhotoConfig(content="c", style="s", output="o.png", **bad)
+    # the command's parameters are the algorithm's, which hold no path
+    assert config.params == PhotoParams()
+    assert not {"content", "style", "output", "content_mask", "style_mask", "save_masks",
+                "device"} & {field.name for field in dataclasses.fields(PhotoParams)}
 
 
 @pytest.fixture(scope="module")
@@ -153,23 +157,43 @@ def test_stylize_photo_moves_towards_the_style_and_stays_a_photo(pair, network,
     content, style = pair
     content_masks = torch.ones(1, *content.shape[-2:])
     style_masks = torch.ones(1, *style.shape[-2:])
-    base = dict(content="c", style="s", output="o.png", iterations=(4, 2))
     results = {}
-    for weight in (0.0, PhotoConfig.affine_weight):
-        config = PhotoConfig(**base, affine_weight=weight)
+    for weight in (0.0, PhotoParams.affine_weight):
+        params = PhotoParams(iterations=(4, 2), affine_weight=weight)
         image, terms = stylize_photo(content, style, content_masks, style_masks, network,
-                                     config, progress=False)
+                                     params, progress=False)
         assert image.shape == content.shape and 0 <= image.min() and image.max() <= 1
         assert set(terms) == {"content", "style", "affine", "tv", "total"}
         results[weight] = image
-    judge = photo_loss(network, PhotoConfig(**base), style, content_masks, style_masks)
+    judge = photo_loss(network, PhotoParams(iterations=(4, 2)), style, content_masks,
+                       style_masks)
     targets = judge.content_targets(content)
     before = judge(content, targets)
     after = {weight: judge(image, targets) for weight, image in results.items()}
     for terms in after.values():
         assert terms["style"] < 0.8 * before["style"]
     # the affine term keeps the result locally an affine function of the photo's colours
-    assert after[PhotoConfig.affine_weight]["affine"] < 0.5 * after[0.0]["affine"]
+    assert after[PhotoParams.affine_weight]["affine"] < 0.5 * after[0.0]["affine"]
+
+
+def test_a_library_user_transfers_tensors_with_parameters_alone(pair, tiny_loss_net,
+                                                                one_thread) -> None:
+    """No file, path or command config: two tensors, PhotoParams and (here) a stand-in loss
+    network; the regions are found (auto_masks)."""
+    content, style = pair
+    result = transfer_photo(content, style, PhotoParams(iterations=(2, 0), auto_masks=2),
+                            progress=False, network=tiny_loss_net)
+    assert result.image.shape == content.shape
+    assert 0 <= result.image.min() and result.image.max() <= 1
+    assert not torch.equal(result.image, content)
+    assert set(result.terms) == {"content", "style", "affine", "tv", "total"}
+    assert result.content_labels.shape == content.shape[-2:]
+    assert result.style_labels.shape == style.shape[-2:]
+    # (43, 64) px in three levels: the coarsest is 11 px high
+    with pytest.raises(ParameterError, match=r"^iterations gives 3 levels, so the coarsest is "
+                       r"16x11 px: under 16 px; use fewer levels or a larger image$"):
+        transfer_photo(content, style, PhotoParams(iterations=(1, 1, 1)), progress=False,
+                       network=tiny_loss_net)
 
 
 def paint(path: Path, size: tuple[int, int], top: str, bottom: str) -> Path:
@@ -275,3 +299,20 @@ def test_cli_smooth_is_the_closed_form_applied_to_the_result(photos, tmp_path: P
     got = np.asarray(Image.open(smoothed), dtype=np.int16)
     assert np.abs(got - np.asarray(expected, dtype=np.int16)).max() <= 1
     assert np.abs(got - np.asarray(Image.open(plain), dtype=np.int16)).mean() > 0.5
+
+
+@pytest.mark.parametrize(("params", "flags", "problem"), [
+    ({"iterations": (0, 5)}, ["--iterations", "0,5"],
+     "{} needs at least 1 step at the first (coarsest) level"),
+    ({"auto_masks": 10}, ["--auto-masks", "10"], "{} must be 1 to 9 (one colour a region)"),
+])
+def test_a_bad_parameter_reads_as_the_library_names_it_and_as_the_command_flags_it(
+        photos, tmp_path: Path, capsys, params, flags, problem: str) -> None:
+    """PhotoParams names the field (API and web users see that); fastnst-photo the flag."""
+    (name,) = params
+    with pytest.raises(ParameterError) as caught:
+        PhotoParams(**params)
+    assert str(caught.value) == problem.format(name)
+    assert run(photos, tmp_path / "out.png", *flags) == 2
+    assert capsys.readouterr().err == f"fastnst-photo: error: {problem.format(flags[0])}\n"
+    assert not (tmp_path / "out.png").exists()

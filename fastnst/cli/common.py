@@ -13,11 +13,15 @@ from fastnst.core.flags import OneLineParser, build_parser, parse_flags
 C = TypeVar("C")
 
 
+def flag_message(err: FastNSTError) -> str:
+    """A user mistake in a command's words: a library parameter's error names the flag that
+    sets it (every command's flags are its parameters' names)."""
+    return err.as_flag() if isinstance(err, ParameterError) else str(err)
+
+
 def report_error(prog: str, err: FastNSTError) -> None:
-    """Print a user mistake as the command's one stderr line; a library parameter's error
-    names the flag that sets it (every command's flags are its parameters' names)."""
-    message = err.as_flag() if isinstance(err, ParameterError) else str(err)
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    """Print a user mistake as the command's one stderr line (see flag_message)."""
+    print(f"{prog}: error: {flag_message(err)}", file=sys.stderr)
 
 
 def run(prog: str, body: Callable[[], int]) -> int:

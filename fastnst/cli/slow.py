@@ -7,8 +7,9 @@ import time
 from collections.abc import Sequence
 
 from fastnst.cli.common import Command
+from fastnst.core.devices import resolve_device
 from fastnst.core.files import check_output_file
-from fastnst.core.images import SAVE_SUFFIXES, save_image, to_pil
+from fastnst.core.images import SAVE_SUFFIXES, load_tensor, save_image, to_pil
 from fastnst.slow.config import SlowConfig
 
 COMMAND = Command("fastnst-slow", SlowConfig, "Gatys et al. style transfer: optimize the pixels "
@@ -16,11 +17,16 @@ COMMAND = Command("fastnst-slow", SlowConfig, "Gatys et al. style transfer: opti
 
 
 def slow(config: SlowConfig) -> int:
-    from fastnst.slow.gatys import run_slow
+    """Read the content and style at their working sizes, optimise, write the output."""
+    from fastnst.losses.builder import load_style
+    from fastnst.slow.gatys import transfer_slow
 
     output = check_output_file(config.output, SAVE_SUFFIXES)
     started = time.perf_counter()
-    image, terms = run_slow(config)
+    device = resolve_device(config.device)
+    content = load_tensor(config.content, config.max_pixels, config.image_size).to(device)
+    style = load_style(config, config.style).to(device)
+    image, terms = transfer_slow(content, style, config.params)
     save_image(to_pil(image), output)
     losses = ", ".join(f"{name} {value:.4g}" for name, value in terms.floats().items())
     print(f"{output}  ({time.perf_counter() - started:.1f} s; final loss: {losses})")

@@ -28,7 +28,7 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BeforeValidator
 
 from fastnst.core.assets import CONFIGS_DIR
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -39,20 +39,30 @@ SETTINGS = pydantic.ConfigDict(coerce_numbers_to_str=True, extra="forbid",
                                arbitrary_types_allowed=True)
 
 
-class InvalidValue(FastNSTError):
-    """A config value pydantic refused, said as one line that names the flag (load_config adds
-    the source that gave the value)."""
+class InvalidValue(ParameterError):
+    """A config value pydantic refused: a ParameterError in the library's words, which name
+    the field ("tile must be at least 16 px"; API and web users see that), while `as_flag()`
+    names the command's flag ("--tile must be at least 16 px"). load_config adds the source
+    that gave the value."""
 
     def __init__(self, cls: type[Any], error: Any, values: dict[str, Any],
                  origins: dict[str, str] | None = None) -> None:
         self.cls, self.error, self.values = cls, error, values
-        super().__init__(_one_line(cls, error, values, origins or {}))
+        name = str(error["loc"][0]) if error["loc"] else ""
+        message = _one_line(cls, error, values, origins or {}, name)
+        self.flagged = _one_line(cls, error, values, origins or {}, flag_of(cls, name))
+        super().__init__(name, message.removeprefix(f"{name} "))
+        self.args = (message,)  # "bad value 'x' for lr" does not start with the name
+
+    def as_flag(self) -> str:
+        return self.flagged
 
 
 def settings(cls: type[C]) -> type[C]:
-    """Declare a command's config: a frozen pydantic dataclass whose values are converted and
-    checked by pydantic (from code, YAML, the environment and flags alike); a refused value
-    raises InvalidValue, a FastNSTError, as the other config mistakes do."""
+    """Declare a config or a library's parameters: a frozen pydantic dataclass whose values are
+    converted and checked by pydantic (from code, YAML, the environment and flags alike); a
+    refused value raises InvalidValue, a ParameterError in the field's name that commands
+    print with the flag's."""
     config = pydantic.dataclasses.dataclass(frozen=True, config=SETTINGS)(cls)
     validate = config.__init__
 
@@ -103,7 +113,7 @@ Commas = Annotated[tuple[T, ...], BeforeValidator(_comma_list)]
 def option(default: Any, help: str, *, metavar: str | None = None,
            flags: tuple[str, ...] | None = None, group: str | None = None,
            negatable: bool = False, nargs: str | None = None, cli: bool = True,
-           show_default: bool = True) -> Any:
+           show_default: bool = True, note: str | None = None) -> Any:
     """A config field's default and what its command-line flag shows.
 
     The field's type says which values it takes (pydantic checks them: `Literal` choices,
@@ -113,10 +123,12 @@ def option(default: Any, help: str, *, metavar: str | None = None,
     positional argument. negatable: booleans get `--x / --no-x` (else `--x` sets True).
     nargs: '+' for space-separated lists (file names; tuples are otherwise comma-separated).
     cli: False keeps a field out of the parser (set by code or YAML only).
+    note: why the bound is what it is, said after a refused value's range ("auto_masks must
+    be 1 to 9 (one colour a region)").
     """
     metadata = {"help": help, "metavar": metavar, "flags": flags, "group": group,
                 "negatable": negatable, "nargs": nargs, "cli": cli,
-                "show_default": show_default}
+                "show_default": show_default, "note": note}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -214,41 +226,47 @@ def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _one_line(cls: type[Any], error: Any, values: dict[str, Any], origins: dict[str, str]) -> str:
-    """A pydantic error as the one line a user reads: the flag, the value and its source;
-    bounds and choices say what is allowed."""
+def _one_line(cls: type[Any], error: Any, values: dict[str, Any], origins: dict[str, str],
+              subject: str) -> str:
+    """A pydantic error as the one line a user reads, about `subject` (the field's name for
+    the library's words, its flag for a command's): the value and its source; bounds and
+    choices say what is allowed (and the option's note why)."""
     name = str(error["loc"][0]) if error["loc"] else ""
-    flag = flag_of(cls, name)
     context = error.get("ctx") or {}
     kind = error["type"]
+    field = cls.__dataclass_fields__.get(name)
+    note = field.metadata.get("note") if field is not None else None
+    why = f" ({note})" if note else ""
     if kind == "literal_error":
         choices = field_choices(cls, name) or ()
-        return f"{flag} must be one of {', '.join(map(str, choices))}, not {values.get(name)!r}"
+        return (f"{subject} must be one of {', '.join(map(str, choices))}, "
+                f"not {values.get(name)!r}{why}")
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         bounds = {type(m).__name__: m for m in cls.__pydantic_fields__[name].metadata
                   if isinstance(m, (Ge, Gt, Le, Lt))}
         if {"Ge", "Le"} <= set(bounds):
-            return f"{flag} must be {_number(bounds['Ge'].ge)} to {_number(bounds['Le'].le)}"
+            return (f"{subject} must be {_number(bounds['Ge'].ge)} to "
+                    f"{_number(bounds['Le'].le)}{why}")
         if len(bounds) == 2:  # an open end: interval notation
             low, high = (bounds.get("Ge") or bounds["Gt"]), (bounds.get("Le") or bounds["Lt"])
-            return (f"{flag} must be in {'[' if isinstance(low, Ge) else '('}"
+            return (f"{subject} must be in {'[' if isinstance(low, Ge) else '('}"
                     f"{_number(getattr(low, 'ge', getattr(low, 'gt', None)))}, "
                     f"{_number(getattr(high, 'le', getattr(high, 'lt', None)))}"
-                    f"{']' if isinstance(high, Le) else ')'}")
+                    f"{']' if isinstance(high, Le) else ')'}{why}")
         bound = _number(next(iter(context.values())))
-        metavar = cls.__dataclass_fields__[name].metadata.get("metavar")
+        metavar = field.metadata.get("metavar") if field is not None else None
         if kind == "greater_than_equal" and metavar == "PX":
-            return f"{flag} must be at least {bound} px"
+            return f"{subject} must be at least {bound} px{why}"
         sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
                 "less_than": "<"}[kind]
-        return f"{flag} must be {sign} {bound}"
+        return f"{subject} must be {sign} {bound}{why}"
     where = f" in {origins[name]}" if name in origins else ""
     if name in values:
         value = values[name]
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             value = ",".join(value)  # a list flag's items, as they were typed
-        return f"bad value {value!r} for {flag}{where}"
-    return f"{flag}: {error['msg']}"
+        return f"bad value {value!r} for {subject}{where}"
+    return f"{subject}: {error['msg']}"
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

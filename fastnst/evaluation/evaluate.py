@@ -116,14 +116,15 @@ def score_fast(net: nn.Module, contents: Sequence[torch.Tensor],
     return [errors[i] for i in range(len(contents))], seconds
 
 
-def score_baseline(loss_config: LossConfig, style_path: Path, iterations: int,
+def score_baseline(loss_config: LossConfig, style: torch.Tensor, iterations: int,
                    contents: Sequence[torch.Tensor], batches: Sequence[Sequence[int]],
                    metric: QualityMetric, progress: bool
                    ) -> tuple[list[ImageErrors], float]:
     """Errors of the slow baseline's outputs per image, and the seconds spent optimizing.
 
-    Each batch is optimized jointly (see fastnst.slow.gatys.stylize_slow); the metric's VGG
-    is reused when the loss asks for the same network, weights and pooling.
+    style: (1, 3, H, W) in [0, 1], at loss_config.style_size. Each batch is optimized jointly
+    (see fastnst.slow.gatys.stylize_slow); the metric's VGG is reused when the loss asks for
+    the same network, weights and pooling.
     """
     # Imported here: training imports this module for its quality report, and needs the slow
     # baseline only with --eval-baseline-iters.
@@ -132,7 +133,7 @@ def score_baseline(loss_config: LossConfig, style_path: Path, iterations: int,
     device = metric.device
     same_network = ((loss_config.loss_net, loss_config.vgg_weights, loss_config.pooling)
                     == (METRIC_LOSS_NET, METRIC_VGG_WEIGHTS, METRIC_POOLING))
-    loss_fn = build_perceptual_loss(loss_config, style_path, device,
+    loss_fn = build_perceptual_loss(loss_config, style, device,
                                     metric.vgg if same_network else None)
     errors: dict[int, ImageErrors] = {}
     seconds = 0.0
@@ -180,9 +181,9 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     ratio: dict[str, float] | None = None
     if config.baseline_iters:
         loss_config, loss_source = training_loss_config(meta)
-        slow_errors, slow_seconds = score_baseline(
-            dataclasses.replace(loss_config, max_pixels=config.max_pixels), style_path,
-            config.baseline_iters, contents, batches, metric, progress)
+        style = load_tensor(style_path, config.max_pixels, loss_config.style_size)
+        slow_errors, slow_seconds = score_baseline(loss_config, style, config.baseline_iters,
+                                                   contents, batches, metric, progress)
         slow = list(slow_errors)
         baseline = {**summarize_errors(slow_errors, slow_seconds),
                     "iterations": config.baseline_iters,

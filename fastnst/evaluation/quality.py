@@ -9,7 +9,6 @@ Images are float RGB in [0, 1], NCHW.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +65,8 @@ class HeldOutPhotos:
         """Mean errors of the slow baseline (L-BFGS from the content, `iterations` loss
         evaluations, the loss settings `loss`), as `score` + {"iterations", "optimizer",
         "init"}."""
-        loss = dataclasses.replace(loss, max_pixels=self.max_pixels)
-        errors, seconds = score_baseline(loss, self.style, iterations, self.contents,
+        style = load_tensor(self.style, self.max_pixels, loss.style_size)
+        errors, seconds = score_baseline(loss, style, iterations, self.contents,
                                          self.batches, self.metric, progress=False)
         return {**summarize_errors(errors, seconds), "iterations": iterations,
                 "optimizer": BASELINE_OPTIMIZER, "init": BASELINE_INIT}

@@ -28,8 +28,10 @@ from fastnst.evaluation.temporal import METRIC_FLOW, ChangeMeter, input_flow, te
 from fastnst.inference.stylizer import Stylizer, frame_batches
 from fastnst.inference.temporal import (
     DEFAULT_WEIGHT,
+    DETAIL_SIGMA,
     FLOW_MAX_SIZE,
     MASK_ALPHA,
+    MAX_DETAIL_GAIN,
     TemporalFilter,
     import_cv2,
 )
@@ -140,6 +142,7 @@ def evaluate_video(config: VideoEvalConfig, progress: bool = True) -> dict[str, 
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "flow": f"opencv {METRIC_FLOW}, forward-backward checked",
         "temporal_settings": {"weight": DEFAULT_WEIGHT, "mask_alpha": MASK_ALPHA,
+                              "detail_sigma": DETAIL_SIGMA, "max_detail_gain": MAX_DETAIL_GAIN,
                               "flow": "opencv dis medium", "flow_max_size": FLOW_MAX_SIZE},
         "metric": metric_settings(),
         "input": {"frame_change": source.change, "warping_error": source.warped_change,

@@ -1,4 +1,6 @@
-"""Settings of `fastnst-photo`, Luan et al.'s (2017) photorealistic style transfer.
+"""Parameters of Luan et al.'s (2017) photorealistic style transfer (`PhotoParams`, no paths)
+and the settings of `fastnst-photo` (`PhotoConfig`: those parameters with the command's files,
+device and output options).
 
 Units: sizes in pixels; weights are dimensionless loss multipliers. Where Luan et al.'s
 reference code (deep-photo-styletransfer, deepmatting_seg.lua) has a value, the comment gives
@@ -8,12 +10,13 @@ affine term and TV as per-pixel means, images in [0, 1]).
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Annotated, Literal
 
 from annotated_types import Ge, Le
 
 from fastnst.core.config import Commas, OrNone, declared, option, settings
-from fastnst.core.errors import FastNSTError
+from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.core.options import Positive, Weight, device_option
 from fastnst.inference.config import SmoothMethod, StylizeConfig
 from fastnst.losses import affine
@@ -27,36 +30,33 @@ LUAN_CONTENT_LAYERS = ("conv4_2",)
 LUAN_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 # The nine colours of Luan et al.'s masks: at most nine regions.
 MAX_REGIONS = 9
+Regions = Annotated[int, Ge(1), Le(MAX_REGIONS)]
+# Optimiser steps per level, coarsest first (the first level's at least 1: PhotoParams).
+LevelSteps = Commas[Annotated[int, Ge(0)]]
 
 
 @settings
-class PhotoConfig(LossConfig):
-    """Everything `fastnst-photo` needs."""
+class PhotoParams(LossConfig):
+    """The algorithm's parameters (fastnst.photoreal.transfer): the loss, with Luan et al.'s
+    layers and weights, the coarse-to-fine levels and the optimiser; no file paths, so a
+    library caller or a server builds one from numbers.
 
-    content: str = option("", "content photo (required)", metavar="IMAGE")
-    style: str = option("", "style photo (required)", metavar="IMAGE")
-    output: str = option("", ".jpg or .png (required)", flags=("-o", "--output"), metavar="OUT")
-    content_mask: str = option(
-        "", "colour-coded regions of the content (Luan et al.'s nine colours: blue, green, "
-        "black, white, red, yellow, grey, light blue, purple); needs --style-mask",
-        metavar="PNG")
-    style_mask: str = option("", "colour-coded regions of the style photo, same colours",
-                             metavar="PNG")
-    auto_masks: Annotated[int, Ge(1), Le(MAX_REGIONS)] = option(
+    image_size and style_size are the working sizes, long side in px (None keeps an image's
+    size), that a caller brings the content and style to before calling `transfer_photo`,
+    which takes images already at those sizes (a server may choose other ones). Raises
+    ParameterError, worded with these field names, for a value out of range (pydantic checks
+    the types' bounds and choices: InvalidValue).
+    """
+
+    auto_masks: Regions = option(
         3, "without masks: find K matching regions in both photos (k-means on VGG features "
-        "and position; 1 uses the whole images)", metavar="K")
-    smooth: bool = option(False, "then smooth the result along the content photo's edges "
-                          "(FastPhotoStyle's closed form, Li et al. 2018, as fastnst-stylize "
-                          "--smooth): irons out what blotches the optimisation leaves")
-    smooth_method: SmoothMethod = declared(StylizeConfig, "smooth_method")
-    save_masks: bool = option(False, "also write the masks used as OUT-content-mask.png and "
-                              "OUT-style-mask.png (fix them and pass them back)")
+        "and position; 1 uses the whole images)", metavar="K", note="one colour a region")
     image_size: ImageSize = option(512, "resize the content's long side to PX (0 keeps it)",
                                    metavar="PX")
     # 128, 256 and 512 px by default; the last upsampled only. Luan et al. run 1000 + 1000
     # L-BFGS steps at 700 px; from the colour-transferred start (init) ~100 at 128 px and 50 at
     # 256 px give results close to theirs on the pairs we compared (our look, see the README).
-    iterations: Commas[Annotated[int, Ge(0)]] = option(
+    iterations: LevelSteps = option(
         (100, 50, 0), "optimiser steps per level, coarsest first: each level is twice the size "
         "of the one before and the last is --image-size; 0 at a level takes the level below "
         "upsampled along the content's edges without optimising", metavar="N1,N2,...")
@@ -95,7 +95,6 @@ class PhotoConfig(LossConfig):
     affine_max_pixels: Positive = option(
         affine.MAX_PIXELS, "refuse contents larger than this for the matting Laplacian "
         f"(~{affine.BYTES_PER_PIXEL} bytes a pixel)", metavar="N", group=GROUP)
-    device: str = device_option()
     seed: int = option(0, "random seed (k-means of --auto-masks)", metavar="N")
 
     def __post_init__(self) -> None:
@@ -105,13 +104,70 @@ class PhotoConfig(LossConfig):
             if self.style_layers is None:
                 object.__setattr__(self, "style_layers", LUAN_STYLE_LAYERS)
         super().__post_init__()
+        # The bounds (auto_masks 1 to 9, counts >= 0, sizes, weights) are the fields' types.
+        if not self.iterations:
+            raise ParameterError("iterations", "needs one count >= 0 per level")
+        if self.iterations[0] < 1:
+            raise ParameterError("iterations",
+                                 "needs at least 1 step at the first (coarsest) level")
+
+
+@settings
+class PhotoConfig(LossConfig):
+    """Everything `fastnst-photo` needs: PhotoParams (declared there; `params` gives them)
+    with the photo, mask and output files, the device, and what the command does with the
+    result (--smooth, --save-masks).
+
+    The parameters are declared again here rather than inherited so that the command's flags
+    keep their order (a subclass's own fields would follow all of PhotoParams'). PhotoParams
+    checks them, so LossConfig's checks are not run twice; its resolved values (Luan et al.'s
+    layers, the weights) are copied back, so the config shows them too.
+    """
+
+    content: str = option("", "content photo (required)", metavar="IMAGE")
+    style: str = option("", "style photo (required)", metavar="IMAGE")
+    output: str = option("", ".jpg or .png (required)", flags=("-o", "--output"), metavar="OUT")
+    content_mask: str = option(
+        "", "colour-coded regions of the content (Luan et al.'s nine colours: blue, green, "
+        "black, white, red, yellow, grey, light blue, purple); needs --style-mask",
+        metavar="PNG")
+    style_mask: str = option("", "colour-coded regions of the style photo, same colours",
+                             metavar="PNG")
+    auto_masks: Regions = declared(PhotoParams, "auto_masks")
+    smooth: bool = option(False, "then smooth the result along the content photo's edges "
+                          "(FastPhotoStyle's closed form, Li et al. 2018, as fastnst-stylize "
+                          "--smooth): irons out what blotches the optimisation leaves")
+    smooth_method: SmoothMethod = declared(StylizeConfig, "smooth_method")
+    save_masks: bool = option(False, "also write the masks used as OUT-content-mask.png and "
+                              "OUT-style-mask.png (fix them and pass them back)")
+    image_size: ImageSize = declared(PhotoParams, "image_size")
+    iterations: LevelSteps = declared(PhotoParams, "iterations")
+    init: Literal["transfer", "content"] = declared(PhotoParams, "init")
+    optimizer: Optimizer = declared(PhotoParams, "optimizer")
+    lr: float = declared(PhotoParams, "lr")
+    content_layers: OrNone[Commas[str]] = declared(PhotoParams, "content_layers")
+    style_layers: OrNone[Commas[str]] = declared(PhotoParams, "style_layers")
+    content_weight: Weight = declared(PhotoParams, "content_weight")
+    style_weight: Weight = declared(PhotoParams, "style_weight")
+    tv_weight: Weight = declared(PhotoParams, "tv_weight")
+    affine_weight: Weight = declared(PhotoParams, "affine_weight")
+    affine_max_pixels: Positive = declared(PhotoParams, "affine_max_pixels")
+    device: str = device_option()
+    seed: int = declared(PhotoParams, "seed")
+
+    def __post_init__(self) -> None:
+        resolved = self.params  # raises ParameterError for a bad value: the CLI names its flag
+        for field in fields(PhotoParams):
+            object.__setattr__(self, field.name, getattr(resolved, field.name))
         for name in ("content", "style", "output"):
             if not getattr(self, name):
                 raise FastNSTError(f"--{name} is required")
         if bool(self.content_mask) != bool(self.style_mask):
             raise FastNSTError("--content-mask and --style-mask go together: give both or "
                                "neither (then --auto-masks finds regions)")
-        if not self.iterations:
-            raise FastNSTError("--iterations needs one count >= 0 per level")
-        if self.iterations[0] < 1:
-            raise FastNSTError("--iterations: the first (coarsest) level needs at least 1 step")
+
+    @property
+    def params(self) -> PhotoParams:
+        """The algorithm's parameters of this command (no paths, device or output options)."""
+        return PhotoParams(**{field.name: getattr(self, field.name)
+                              for field in fields(PhotoParams)})

@@ -114,6 +114,17 @@ def read_mask(path: str | Path, image_size: tuple[int, int], max_pixels: int,
     return labels
 
 
+def read_labels(path: str | Path, photo_size: tuple[int, int], working_size: tuple[int, int],
+                max_pixels: int, photo_name: str = "its image") -> torch.Tensor:
+    """A mask file as the label map (h, w) of its photo's working copy.
+
+    photo_size: the photo's own (W, H), which the mask is read at (read_mask: a mask of
+    another size is resized, with a warning); working_size: the (h, w) the photo is worked at,
+    which the labels are then resized to by nearest neighbour.
+    """
+    return resize_labels(read_mask(path, photo_size, max_pixels, photo_name), working_size)
+
+
 def region_names(labels: torch.Tensor) -> list[str]:
     """Colour names present in a label map, in COLOURS order."""
     return [NAMES[i] for i in labels.unique().tolist()]

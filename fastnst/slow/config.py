@@ -1,8 +1,10 @@
-"""Settings of `fastnst-slow`, the Gatys et al. pixel optimisation, and of `fastnst-invert`,
-feature inversion with the same optimiser."""
+"""Parameters of the Gatys et al. pixel optimisation (`SlowParams`, no paths), the settings of
+`fastnst-slow` (`SlowConfig`: those parameters with the command's files and device), and of
+`fastnst-invert`, feature inversion with the same optimiser."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Annotated, Literal, get_args
 
 from annotated_types import Ge
@@ -15,16 +17,23 @@ from fastnst.lossnets import LossNetName, layer_names
 
 Optimizer = Literal["lbfgs", "adam"]
 Iterations = Annotated[int, Ge(1)]
-ImageSize = ZeroIsNone[Side]  # long side in px; 0 or None keeps the size
+# A content image's working size, long side in px; 0 or None keeps the size. At least 16 px
+# (Side): conv5_1, at 1/16 of the image, still has a pixel.
+ImageSize = ZeroIsNone[Side]
 
 
 @settings
-class SlowConfig(LossConfig):
-    """Everything `fastnst-slow` needs."""
+class SlowParams(LossConfig):
+    """The Gatys et al. (2016) algorithm's parameters: the perceptual loss (LossConfig) and the
+    pixel optimiser; no file paths, so a library caller or a server builds one from numbers.
 
-    content: str = option("", "content photo (required)", metavar="IMAGE")
-    style: str = option("", "style image (required)", metavar="IMAGE")
-    output: str = option("", ".jpg or .png (required)", flags=("-o", "--output"), metavar="OUT")
+    image_size and style_size (LossConfig) are the working sizes, long side in px (None keeps
+    an image's size), that a caller brings the content and style to before calling
+    `fastnst.slow.gatys.transfer_slow`, which takes images already at those sizes (a server
+    may choose other ones). Raises ParameterError, worded with these field names, for a value
+    out of range (pydantic checks the types' bounds and choices: InvalidValue).
+    """
+
     image_size: ImageSize = option(512, "resize the content's long side to PX (0 keeps it)",
                                    metavar="PX")
     optimizer: Optimizer = option("lbfgs", "lbfgs (Gatys et al.) or adam")
@@ -33,15 +42,45 @@ class SlowConfig(LossConfig):
     iterations: Iterations = option(300, "loss evaluations (L-BFGS) or steps (Adam)",
                                     metavar="N")
     lr: float = option(1.0, "step size (1 suits L-BFGS; about 0.02 for Adam)")
-    device: str = device_option()
     seed: int = option(0, "random seed (noise init)", metavar="N")
 
+
+@settings
+class SlowConfig(LossConfig):
+    """Everything `fastnst-slow` needs: SlowParams (declared there; `params` gives them) with
+    the content, style and output files and the device.
+
+    The parameters are declared again here rather than inherited so that the command's flags
+    keep their order (a subclass's own fields would follow all of SlowParams'). SlowParams
+    checks them, so LossConfig's checks are not run twice; its resolved values (the loss
+    network's default layers and weights) are copied back, so the config shows them too.
+    """
+
+    content: str = option("", "content photo (required)", metavar="IMAGE")
+    style: str = option("", "style image (required)", metavar="IMAGE")
+    output: str = option("", ".jpg or .png (required)", flags=("-o", "--output"), metavar="OUT")
+    image_size: ImageSize = declared(SlowParams, "image_size")
+    optimizer: Optimizer = declared(SlowParams, "optimizer")
+    init: Literal["content", "noise"] = declared(SlowParams, "init")
+    iterations: Iterations = declared(SlowParams, "iterations")
+    lr: float = declared(SlowParams, "lr")
+    device: str = device_option()
+    seed: int = declared(SlowParams, "seed")
+
     def __post_init__(self) -> None:
-        super().__post_init__()
+        resolved = self.params  # raises ParameterError for a bad value: the CLI names its flag
+        for field in fields(SlowParams):
+            object.__setattr__(self, field.name, getattr(resolved, field.name))
         # Required, but from any source (a YAML file may name them): checked once all are read.
         for name in ("content", "style", "output"):
             if not getattr(self, name):
                 raise FastNSTError(f"--{name} is required")
+
+    @property
+    def params(self) -> SlowParams:
+        """The algorithm's parameters of this command (everything but the paths and device)."""
+        return SlowParams(**{field.name: getattr(self, field.name)
+                             for field in fields(SlowParams)})
 
 
 # The layers `fastnst-invert` rebuilds the photo from by default: one per block, shallow to
@@ -60,7 +99,7 @@ INVERT_MODES: tuple[str, ...] = get_args(InvertMode)
 @settings
 class InvertConfig:
     """Everything `fastnst-invert` needs; the loss network and optimiser options are those of
-    `fastnst-slow` (declared once, in LossConfig and SlowConfig)."""
+    `fastnst-slow` (declared once, in LossConfig, SlowParams and SlowConfig)."""
 
     image: str = option("", "photo to rebuild (required)", metavar="PHOTO")
     output: str = option("", "the labelled grid, .png or .jpg (required); each layer's image "
@@ -81,11 +120,11 @@ class InvertConfig:
     # 0.1, while 10 blurs conv3_1 (19 dB against 26).
     tv_weight: Weight = option(1.0, "total-variation prior weight (the feature or Gram error "
                                "is relative: about 1 at the start)", metavar="W")
-    optimizer: Optimizer = declared(SlowConfig, "optimizer")
-    iterations: Iterations = declared(SlowConfig, "iterations")
-    lr: float = declared(SlowConfig, "lr")
+    optimizer: Optimizer = declared(SlowParams, "optimizer")
+    iterations: Iterations = declared(SlowParams, "iterations")
+    lr: float = declared(SlowParams, "lr")
     device: str = declared(SlowConfig, "device")
-    seed: int = declared(SlowConfig, "seed")
+    seed: int = declared(SlowParams, "seed")
     loss_net: LossNetName = declared(LossConfig, "loss_net")
     vgg_weights: str = declared(LossConfig, "vgg_weights")
     pooling: Pooling = declared(LossConfig, "pooling")

@@ -6,19 +6,30 @@ comparison. Images are float RGB in [0, 1], NCHW.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
-from fastnst.core.devices import resolve_device
-from fastnst.core.images import load_tensor
 from fastnst.losses.builder import build_perceptual_loss
 from fastnst.losses.perceptual import LossTerms, PerceptualLoss
-from fastnst.slow.config import SlowConfig
+from fastnst.slow.config import SlowParams
 
 StepCallback = Callable[[int, torch.Tensor], None]
 """on_step(evaluations_done, image (N, 3, H, W) in [0, 1]) of stylize_slow."""
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Run the block with torch's generators (the CPU's, and `device`'s if CUDA) seeded with
+    `seed`, and restore their states after it: a repeatable noise start that leaves the
+    global random state as it was."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str = "lbfgs",
@@ -78,13 +89,21 @@ def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str 
     return image.detach().clamp(0, 1), last[0]
 
 
-def run_slow(config: SlowConfig, progress: bool = True) -> tuple[torch.Tensor, LossTerms]:
-    """Load the images named by `config` and optimize; returns ((1, 3, H, W) on the CPU,
-    the final loss terms)."""
-    torch.manual_seed(config.seed)
-    device = resolve_device(config.device)
-    content = load_tensor(config.content, config.max_pixels, config.image_size).to(device)
-    loss_fn = build_perceptual_loss(config, config.style, device)
-    image, terms = stylize_slow(content, loss_fn, config.optimizer, config.init,
-                                config.iterations, config.lr, progress)
-    return image.cpu(), terms
+def transfer_slow(content: torch.Tensor, style: torch.Tensor, params: SlowParams,
+                  progress: bool = True, on_step: StepCallback | None = None,
+                  network: nn.Module | None = None) -> tuple[torch.Tensor, LossTerms]:
+    """Gatys et al. style transfer between images already loaded, as `params` sets it.
+
+    content: (N, 3, H, W) and style (1, 3, Hs, Ws), float in [0, 1] on one device, at their
+    working sizes (params.image_size and params.style_size say which sizes fastnst-slow uses;
+    nothing is resized here). params gives the loss (LossConfig's fields), the optimiser, its
+    start, steps and step size; with init "noise" the start is drawn from params.seed (see
+    `seeded`: the caller's global random state is left as it was). network: a loss network
+    to reuse (the one params names); by default it is built from params. on_step: see
+    stylize_slow.
+    Returns (images (N, 3, H, W) in [0, 1] on content's device, the final loss terms).
+    """
+    loss_fn = build_perceptual_loss(params, style, content.device, network)
+    with seeded(params.seed, content.device):
+        return stylize_slow(content, loss_fn, params.optimizer, params.init, params.iterations,
+                            params.lr, progress, on_step=on_step)

@@ -31,7 +31,7 @@ from fastnst.core.images import load_tensor
 from fastnst.losses.perceptual import ContentTerm, PerceptualLoss, StyleTerm, TotalVariationTerm
 from fastnst.lossnets import build_loss_network
 from fastnst.slow.config import INVERT_MODES, InvertConfig
-from fastnst.slow.gatys import stylize_slow
+from fastnst.slow.gatys import seeded, stylize_slow
 
 GAP = 4  # px of background between tiles and around the grid
 BACKGROUND = (255, 255, 255)
@@ -106,12 +106,10 @@ def invert_layers(photo: torch.Tensor, network: nn.Module, mode: str, layers: Se
     the global random state), so a layer's result does not depend on the others requested.
     optimizer, iterations and lr are those of stylize_slow.
     """
-    devices = [photo.device] if photo.device.type == "cuda" else []
     for matched in matched_layers(mode, layers):
         loss_fn = inversion_loss(network, photo, mode, matched, tv_weight)
         started = time.perf_counter()
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        with seeded(seed, photo.device):
             image, terms = stylize_slow(photo, loss_fn, optimizer, "noise", iterations, lr,
                                         progress)
         synchronize(photo.device)

@@ -89,8 +89,9 @@ class TrainConfig(LossConfig):
                              "random PX crops cut from the --image-size crops (about "
                              "(image-size / PX)^2 times cheaper steps; 0: off)", metavar="PX",
                              group=_OPT)
-    small_crop_steps: Count = option(0, "steps at --small-crop before the full --image-size",
-                                   metavar="N", group=_OPT)
+    small_crop_steps: Count = option(0, "steps at --small-crop before the full --image-size "
+                                     "(fewer when --max-minutes would cut the full-size steps "
+                                     "short)", metavar="N", group=_OPT)
     width: Annotated[float, Gt(0)] = option(
         1.0, "transform-net channel multiplier (1: 32/64/128 as Johnson; 0.5 for fast CPU "
         "inference)", metavar="W", group=_OPT)

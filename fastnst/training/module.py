@@ -33,6 +33,18 @@ FULL_STRENGTH_PROBABILITY = 0.25
 MOTION = MotionRange()
 
 
+def finish_must_start(seconds_left: float, seconds_per_small_step: float, finish_steps: int,
+                      size_ratio: float) -> bool:
+    """Whether a curriculum must leave its small crops now to keep its full-size finish.
+
+    seconds_left: training time left under --max-minutes; seconds_per_small_step: measured
+    so far; finish_steps: the full-size steps the recipe asks for; size_ratio: image_size /
+    small_crop. A full-size step is priced at size_ratio^2 small ones (pixels: 4x at 256 vs
+    128 px, where we measured 3.6x), so the estimate errs towards starting early.
+    """
+    return seconds_left <= finish_steps * seconds_per_small_step * size_ratio ** 2
+
+
 def draw_strength() -> float:
     """One training strength in [0, 1] (see FULL_STRENGTH_PROBABILITY), from torch's global
     generator, which train() seeds per run."""
@@ -92,6 +104,9 @@ class StyleTransferModule(L.LightningModule):
         # and when this stretch's training began.
         self.seconds_before = 0.0
         self.started: float | None = None
+        # The curriculum's full-size finish began (set once, by the time guard or the step).
+        self.finishing = False
+        self.first_step = 0  # global step at which this stretch began
 
     @property
     def perceptual(self) -> PerceptualLoss:
@@ -151,6 +166,7 @@ class StyleTransferModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.started = time.perf_counter()
+        self.first_step = self.trainer.global_step
         # A resumed optimizer state may come from a run with the other layout (CPU <-> GPU);
         # fused Adam needs each moment laid out like its parameter.
         for optimizer in self.trainer.optimizers:
@@ -175,11 +191,27 @@ class StyleTransferModule(L.LightningModule):
         images: torch.Tensor = batch["images"]
         if images.dtype == torch.uint8:
             images = random_crop_flip(images, self.config.image_size)
-        if self.config.small_crop and self.trainer.global_step < self.config.small_crop_steps:
+        if self._small_crops_now():
             images = random_crops(images, self.config.small_crop)
         if images.dim() == 4:
             images = images.contiguous(memory_format=self.memory_format)
         return {**batch, "images": images}
+
+    def _small_crops_now(self) -> bool:
+        """Whether this step trains on --small-crop crops: the first --small-crop-steps steps,
+        unless --max-minutes would then cut the full-size finish (the last max_steps -
+        small_crop_steps steps) short. The finish does most of the curriculum's work (README,
+        lever 3), so on a slower or busier machine the small crops end early instead."""
+        config, step = self.config, self.trainer.global_step
+        if self.finishing or not config.small_crop or step >= config.small_crop_steps:
+            return False
+        steps_done = step - self.first_step
+        if config.max_minutes is not None and steps_done > 0 and self.started is not None:
+            per_step = (time.perf_counter() - self.started) / steps_done
+            self.finishing = finish_must_start(
+                config.max_minutes * 60 - self.train_seconds, per_step,
+                config.max_steps - config.small_crop_steps, config.image_size / config.small_crop)
+        return not self.finishing
 
     def _count(self, images: int, skipped: int) -> None:
         """Add this step's counts of every process to `counts`: one all-reduce, queued on the

@@ -161,17 +161,15 @@ def optimise(store: JobStore, config: WebConfig, record: JobRecord) -> Image.Ima
 
 def _artistic(content: torch.Tensor, style_image: Image.Image, record: JobRecord,
               on_step: Callable[[int, torch.Tensor], None]) -> Image.Image:
-    """Gatys et al. with fastnst-slow's defaults (VGG19, L-BFGS from the content)."""
-    from fastnst.losses.builder import build_perceptual_loss
-    from fastnst.slow.config import SlowConfig
-    from fastnst.slow.gatys import stylize_slow
+    """Gatys et al. with fastnst-slow's defaults (VGG19, L-BFGS from the content) and the
+    job's steps; the style at fastnst-slow's working size."""
+    from fastnst.slow.config import SlowParams
+    from fastnst.slow.gatys import transfer_slow
 
-    slow = SlowConfig(content="upload", style="upload", output="upload.png")
-    style = to_tensor(resize_long_side(style_image, slow.style_size)).unsqueeze(0)
-    torch.manual_seed(slow.seed)
-    loss_fn = build_perceptual_loss(slow, style, content.device)
-    image, _ = stylize_slow(content, loss_fn, slow.optimizer, slow.init, record.iterations,
-                            slow.lr, progress=False, on_step=on_step)
+    params = SlowParams(iterations=record.iterations)
+    style = to_tensor(resize_long_side(style_image, params.style_size)).unsqueeze(0)
+    image, _ = transfer_slow(content, style.to(content.device), params, progress=False,
+                             on_step=on_step)
     return to_pil(image.cpu())
 
 
@@ -180,14 +178,12 @@ def _photoreal(content: torch.Tensor, style_image: Image.Image, record: JobRecor
     """Luan et al. with fastnst-photo's defaults and automatic regions: 2/3 of the steps at
     half size, the rest at full size (fastnst-photo's last level is upsampling only at 4x
     the coarsest; here the output size is optimised too, as users asked for a size)."""
-    from fastnst.photoreal.config import PhotoConfig
+    from fastnst.photoreal.config import PhotoParams
     from fastnst.photoreal.transfer import transfer_photo
 
     coarse = max(1, round(record.iterations * 2 / 3))
-    photo = PhotoConfig(content="upload", style="upload", output="upload.png",
-                        iterations=(coarse, record.iterations - coarse))
-    style = to_tensor(resize_long_side(style_image, photo.style_size)).unsqueeze(0)
-    torch.manual_seed(photo.seed)
-    result = transfer_photo(content, style.to(content.device), photo, progress=False,
+    params = PhotoParams(iterations=(coarse, record.iterations - coarse))
+    style = to_tensor(resize_long_side(style_image, params.style_size)).unsqueeze(0)
+    result = transfer_photo(content, style.to(content.device), params, progress=False,
                             on_step=on_step)
     return to_pil(result.image)
