@@ -1,7 +1,7 @@
 """The photorealistic comparison of issue 11 in one command: on Luan et al.'s pairs, our slow
 path with their masks and with found masks, and the fast path (a quick result, then the
 photorealistic smoothing), next to Luan et al.'s published results, scored by
-`fastnst-eval --photoreal`.
+`fastnst-eval photoreal`.
 
     python scripts/photoreal_table.py PAIRS_DIR [--work runs/photoreal] [--device cuda]
 
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                    args.photo_args.split())
     table = io.StringIO()
     with contextlib.redirect_stdout(table):
-        code = eval_main(["--photoreal", str(args.work), "--outputs", "luan", *methods,
+        code = eval_main(["photoreal", str(args.work), "--outputs", "luan", *methods,
                           "--device", args.device, "--max-size", str(args.size),
                           "-o", str(args.work / "table.json")])
     (args.work / "table.md").write_text(table.getvalue())

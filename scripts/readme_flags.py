@@ -40,14 +40,42 @@ def _usage(action: argparse.Action) -> str:
     return f"`{flags} {metavar}{' ...' if action.nargs == '+' else ''}`".replace("|", _PIPE)
 
 
-def flag_table(module: str) -> str:
-    """A markdown table of the command's arguments: usage and help (with its default)."""
-    rows = ["| argument | meaning |", "| --- | --- |"]
-    for action in command_parser(module)._actions:
-        if isinstance(action, argparse._HelpAction):
+def _rows(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:
+    """One row per argument, the command's own first, then the grouped ones (shared option sets
+    such as the perceptual loss's), each in the order they were added; a subcommand's rows
+    start with its name (`prefix`)."""
+    rows = []
+    own = (parser._positionals, parser._optionals, parser._subparsers)
+    for action in sorted(parser._actions, key=lambda action: action.container not in own):
+        if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
             continue
         text = (action.help or "").replace("|", _PIPE)
-        rows.append(f"| {_usage(action)} | {text} |")
+        usage = _usage(action).replace("`", f"`{prefix} ", 1) if prefix else _usage(action)
+        rows.append(f"| {usage} | {text} |")
+    return rows
+
+
+def flag_table(module: str) -> str:
+    """A markdown table of the command's arguments: usage and help (with its default); then
+    each subcommand, with the arguments it has that the command's differ from."""
+    parser = command_parser(module)
+    own = _rows(parser)
+    rows = ["| argument | meaning |", "| --- | --- |", *own]
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for choice in action._choices_actions:
+            name, sub = choice.dest, action.choices[choice.dest]
+            sub_rows = _rows(sub, name)
+            shared = [row for row in sub_rows if row.replace(f"`{name} ", "`", 1) in own]
+            if len(shared) == len(own):
+                also = "; the flags above"
+            else:
+                flags = [re.sub(r"^\| `[^`]* (-[^ `]*).*", r"\1", row).rstrip(",")
+                         for row in shared]
+                also = f"; also {', '.join(flags)} as above" if flags else ""
+            rows.append(f"| `{name}` | {(choice.help or '').replace('|', _PIPE)}{also} |")
+            rows += [row for row in sub_rows if row not in shared]
     return "\n".join(rows) + "\n"
 
 

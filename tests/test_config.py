@@ -78,12 +78,16 @@ def test_zero_and_none_words_mean_none():
 
 
 def test_bad_values_name_the_flag_and_the_source(tmp_path):
-    with pytest.raises(FastNSTError, match=r"bad value 'fast' for --lr in command line"):
+    """The library's words name the field; a command's (as_flag) the flag."""
+    with pytest.raises(ParameterError, match=r"^bad value 'fast' for lr in command line$"
+                       ) as caught:
         load_config(TrainConfig, (), {**REQUIRED, "lr": "fast"})
+    assert caught.value.as_flag() == "bad value 'fast' for --lr in command line"
     config_file = tmp_path / "c.yaml"
     config_file.write_text("batch_size: 2.5\n")
-    with pytest.raises(FastNSTError, match=r"--batch-size in .*c.yaml"):
+    with pytest.raises(ParameterError, match=r"batch_size in .*c.yaml") as caught:
         load_config(TrainConfig, [str(config_file)], REQUIRED)
+    assert "--batch-size in " in caught.value.as_flag()
 
 
 def test_loss_network_defaults_follow_the_network():

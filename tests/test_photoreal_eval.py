@@ -1,4 +1,4 @@
-"""fastnst.photoreal.metrics and .report, fastnst-eval --photoreal: the metrics on known answers and
+"""fastnst.photoreal.metrics and .report, fastnst-eval photoreal: the metrics on known answers and
 the table over a small generated pairs folder."""
 
 from __future__ import annotations
@@ -186,13 +186,13 @@ def test_find_pairs_matches_numbers_and_masks(pairs_folder):
 
 @pytest.fixture
 def shared_metric(metric, monkeypatch) -> None:
-    """fastnst-eval --photoreal runs with the module's metric (one VGG load for the file)."""
+    """fastnst-eval photoreal runs with the module's metric (one VGG load for the file)."""
     monkeypatch.setattr(report, "PhotorealMetric", lambda device: metric)
 
 
 def test_eval_cli_photoreal_table_and_json(pairs_folder, tmp_path, capsys, shared_metric):
     report_path = tmp_path / "photoreal.json"
-    assert eval_main(["--photoreal", str(pairs_folder), "--device", "cpu",
+    assert eval_main(["photoreal", str(pairs_folder), "--device", "cpu",
                       "-o", str(report_path)]) == 0
     out = capsys.readouterr().out
     report = json.loads(report_path.read_text())
@@ -216,14 +216,16 @@ def test_eval_cli_photoreal_table_and_json(pairs_folder, tmp_path, capsys, share
 
 def test_eval_cli_photoreal_explicit_outputs_and_errors(pairs_folder, tmp_path, capsys,
                                                          shared_metric):
-    assert eval_main(["--photoreal", str(pairs_folder), "--outputs", "ours",
+    assert eval_main(["photoreal", str(pairs_folder), "--outputs", "ours",
                       "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "| 1 | ours |" in out and "luan" not in out  # no reference among the methods
-    assert eval_main(["--photoreal", str(tmp_path / "nowhere")]) == 2
+    assert eval_main(["photoreal", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no input/ folder" in err
-    assert eval_main(["--photoreal", str(pairs_folder), "--outputs", "missing"]) == 2
+    assert eval_main(["photoreal", str(pairs_folder), "--outputs", "missing"]) == 2
     assert "--outputs missing: no such folder" in capsys.readouterr().err
-    assert eval_main(["--photoreal", str(pairs_folder), "--video", "clip.mp4"]) == 2
-    assert "two modes" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # one mode a command: a usage mistake
+        eval_main(["photoreal", str(pairs_folder), "--video", "clip.mp4"])
+    assert usage.value.code == 2
+    assert "unrecognized arguments: --video" in capsys.readouterr().err

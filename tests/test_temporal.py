@@ -175,9 +175,9 @@ def test_missing_opencv_is_a_clear_error(monkeypatch, clip, tmp_path, capsys):
     with pytest.raises(FastNSTError, match=r"pip install 'fastnst\[video\]' \(or pass "
                                            r"--no-temporal\)"):
         TemporalFilter()
-    assert eval_main(["--video", str(clip), "--model", "starry_night", "--device", "cpu"]) == 2
+    assert eval_main(["video", str(clip), "--model", "starry_night", "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "fastnst-eval --video needs OpenCV" in err and "\n" not in err
+    assert "fastnst-eval video needs OpenCV" in err and "\n" not in err
     target = tmp_path / "out.mp4"
     assert stylize_main([str(clip), "--model", "starry_night", "--device", "cpu",
                          "--no-temporal", "-o", str(target)]) == 0  # no OpenCV needed
@@ -187,7 +187,7 @@ def test_missing_opencv_is_a_clear_error(monkeypatch, clip, tmp_path, capsys):
 
 def test_eval_video_reports_flicker_lowered_by_temporal(tmp_path, clip, capsys):
     output = tmp_path / "t.json"
-    assert eval_main(["--video", str(clip), "--model", "starry_night", "--device", "cpu",
+    assert eval_main(["video", str(clip), "--model", "starry_night", "--device", "cpu",
                       "-o", str(output)]) == 0
     printed = capsys.readouterr().out
     assert "--temporal" in printed and "--no-temporal" in printed and "with / without" in printed

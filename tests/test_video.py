@@ -239,10 +239,10 @@ def test_size_change_mid_stream_fails_in_the_decoder_thread_with_one_line(tmp_pa
     assert stylize_main([str(clip), "--model", str(model), "-o", str(tmp_path / "o.mp4")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("fastnst-stylize: error:") and "mid-stream" in err and "\n" not in err
-    assert eval_main(["--video", str(clip), "--model", "starry_night", "--device", "cpu",
+    assert eval_main(["video", str(clip), "--model", "starry_night", "--device", "cpu",
                       "-o", str(tmp_path / "flicker.json")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("fastnst-eval: error:") and "mid-stream" in err and "\n" not in err
+    assert err.startswith("fastnst-eval video: error:") and "mid-stream" in err and "\n" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["changes.mkv"]
     assert pipeline_threads() == []
 
@@ -292,8 +292,8 @@ def test_clips_without_two_frames_or_without_video(tmp_path, model, capsys):
     for name, message in (("audio", "no video stream"), ("empty", "found 0"),
                           ("single", "found 1")):
         report = tmp_path / f"{name}.json"
-        assert eval_main(["--video", str(clips[name]), "--model", "starry_night",
+        assert eval_main(["video", str(clips[name]), "--model", "starry_night",
                           "--device", "cpu", "-o", str(report)]) == 2
         err = capsys.readouterr().err.strip()
-        assert err.startswith("fastnst-eval: error:") and message in err and "\n" not in err
+        assert err.startswith("fastnst-eval video: error:") and message in err and "\n" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in clips.values())

@@ -40,26 +40,34 @@ class Command:
     """A command's parser (generated from its config class) and config resolution."""
 
     def __init__(self, prog: str, config_class: type[Any], description: str,
-                 config_files: bool = False) -> None:
+                 config_files: bool = False,
+                 subcommands: dict[str, tuple[type[Any], str]] | None = None) -> None:
         self.prog = prog
         self.config_class = config_class
         self.description = description
         self.config_files = config_files
+        self.subcommands = subcommands
 
     def parser(self) -> OneLineParser:
-        return build_parser(self.config_class, self.prog, self.description, self.config_files)
+        return build_parser(self.config_class, self.prog, self.description, self.config_files,
+                            self.subcommands)
 
     def flags(self, argv: Sequence[str] | None) -> tuple[list[str], dict[str, Any]]:
         """(config files, flags given) from argv; usage mistakes exit 2 with one line."""
         return parse_flags(self.parser(), argv)
 
     def config(self, files: list[str], overrides: dict[str, Any]) -> Any:
-        """The resolved config: defaults < files < overrides."""
-        return load_config(self.config_class, files, overrides)
+        """The resolved config: defaults < files < overrides; a "subcommand" in overrides
+        picks its config class."""
+        overrides = dict(overrides)
+        name = overrides.pop("subcommand", None)
+        config_class = self.subcommands[name][0] if name and self.subcommands else self.config_class
+        return load_config(config_class, files, overrides)
 
     def main(self, argv: Sequence[str] | None, body: Callable[[Any], int],
              extra: dict[str, Any] | None = None) -> int:
         """Parse argv, resolve the config (with `extra` settings the code adds) and return
         body(config), mistakes in any step as one stderr line and exit code 2."""
         files, flags = self.flags(argv)
-        return run(self.prog, lambda: body(self.config(files, {**flags, **(extra or {})})))
+        prog = f"{self.prog} {flags['subcommand']}" if "subcommand" in flags else self.prog
+        return run(prog, lambda: body(self.config(files, {**flags, **(extra or {})})))

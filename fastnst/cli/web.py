@@ -17,9 +17,9 @@ COMMAND = Command("fastnst-web", WebConfig, "Serve the style-transfer web site (
                   "custom-style jobs, gallery, live camera, JSON API on /docs). Every flag "
                   "is also an environment variable: FASTNST_WEB_ + its name, e.g. "
                   "FASTNST_WEB_PORT=8080. `fastnst-web worker [flags]` runs job workers "
-                  "only, for a site on another machine (give both the same --queue).")
-WORKER = Command("fastnst-web worker", WebConfig, "Run job workers for a fastnst-web site "
-                 "(same flags; --workers threads, at least 1).")
+                  "only, for a site on another machine (give both the same --queue).",
+                  subcommands={"worker": (WebConfig, "run job workers only, for a site on "
+                                          "another machine (--workers threads, at least 1)")})
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -71,12 +71,10 @@ def work(config: WebConfig) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command, body = (WORKER, work) if argv[:1] == ["worker"] else (COMMAND, serve)
-    if command is WORKER:
-        argv = argv[1:]
-    _, flags = command.flags(argv)
-    return run(command.prog, lambda: body(load_config(WebConfig, (), flags, env_settings())))
+    _, flags = COMMAND.flags(argv)
+    worker = flags.pop("subcommand", None) == "worker"
+    prog, body = (f"{COMMAND.prog} worker", work) if worker else (COMMAND.prog, serve)
+    return run(prog, lambda: body(load_config(WebConfig, (), flags, env_settings())))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`fastnst-eval --video`: a style model's flicker on a clip, frame by frame and with
+"""`fastnst-eval video`: a style model's flicker on a clip, frame by frame and with
 --temporal, next to the input's own (the floor). The measures are fastnst.evaluation.temporal;
 the report's JSON layout is the docstring of `evaluate_video`. Frames are float RGB in [0, 1],
 NCHW.
@@ -16,7 +16,7 @@ from fastnst import __version__
 from fastnst.core.devices import resolve_device
 from fastnst.core.errors import FastNSTError
 from fastnst.core.images import load_tensor
-from fastnst.evaluation.config import EvalConfig
+from fastnst.evaluation.config import VideoEvalConfig
 from fastnst.evaluation.evaluate import find_style
 from fastnst.evaluation.metrics import (
     METRIC_STYLE_SIZE,
@@ -41,11 +41,11 @@ from fastnst.models.checkpoint import (
     resolve_spec,
 )
 
-# The two ways fastnst-eval --video stylizes the clip, by report key.
+# The two ways fastnst-eval video stylizes the clip, by report key.
 VIDEO_MODES = ("per_frame", "temporal")
 
 
-def evaluate_video(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
+def evaluate_video(config: VideoEvalConfig, progress: bool = True) -> dict[str, Any]:
     """Score the model's flicker on the clip config.video, frame by frame and with --temporal.
 
     Frames stream in batches of config.batch_size, so memory does not grow with the clip's
@@ -67,10 +67,9 @@ def evaluate_video(config: EvalConfig, progress: bool = True) -> dict[str, Any]:
     of stylizing (and filtering). Ratios are None where a figure is.
     """
     device = resolve_device(config.device)
-    assert config.video is not None
     from fastnst.inference.video import read_frames  # needs PyAV, an optional extra
 
-    cv2 = import_cv2("fastnst-eval --video")
+    cv2 = import_cv2("fastnst-eval video")
 
     model = resolve_spec(config.model)
     net, meta = load_model(model)

@@ -1,5 +1,5 @@
 """Optical flow between consecutive video frames, with OpenCV: the one routine behind the
---temporal filter (fastnst.inference.temporal) and the warping error of fastnst-eval --video
+--temporal filter (fastnst.inference.temporal) and the warping error of fastnst-eval video
 (fastnst.evaluation.temporal).
 
 For frames t-1 and t it returns the *backward* flow as cv2.remap maps (where each pixel of

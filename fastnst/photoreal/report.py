@@ -1,4 +1,4 @@
-"""`fastnst-eval --photoreal`: a folder of photorealistic results scored, method by method.
+"""`fastnst-eval photoreal`: a folder of photorealistic results scored, method by method.
 
 A pairs folder holds input/ (contents), style/, seg/ (masks, named like their images) and one
 folder per method; files pair up by the number that ends their names (Luan et al.'s in<N>,
@@ -81,14 +81,14 @@ def find_pairs(folder: Path) -> list[Pair]:
     """The pairs of a pairs folder: input/ and style/ files with the same ending number."""
     for name in ("input", "style"):
         if not (folder / name).is_dir():
-            raise FastNSTError(f"--photoreal {folder}: no {name}/ folder (expected input/, "
+            raise FastNSTError(f"{folder}: no {name}/ folder (expected input/, "
                                "style/, optionally seg/, and one folder per method)")
     contents, styles = _by_key(folder / "input"), _by_key(folder / "style")
     masks = ({path.stem: path for path in list_images([folder / "seg"])}
              if (folder / "seg").is_dir() else {})
     keys = sorted(set(contents) & set(styles), key=_sort_key)
     if not keys:
-        raise FastNSTError(f"--photoreal {folder}: no input/ and style/ files pair up (names "
+        raise FastNSTError(f"{folder}: no input/ and style/ files pair up (names "
                            "ending in the same number, e.g. in1.jpg and tar1.jpg)")
     return [Pair(key, contents[key], styles[key], masks.get(contents[key].stem),
                  masks.get(styles[key].stem)) for key in keys]
@@ -101,7 +101,7 @@ def find_methods(folder: Path, outputs: Sequence[str]) -> dict[str, Path]:
         found = {path.name: path for path in sorted(folder.iterdir())
                  if path.is_dir() and path.name not in PAIR_FOLDERS}
         if not found:
-            raise FastNSTError(f"--photoreal {folder}: no results folders (one per method "
+            raise FastNSTError(f"{folder}: no results folders (one per method "
                                "beside input/ and style/), or name them with --outputs")
         return found
     methods: dict[str, Path] = {}

@@ -4,20 +4,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
+from typing import Annotated, Literal, get_args
 
-from fastnst.core.config import check_choices, declared, option
-from fastnst.core.errors import FastNSTError, ParameterError
-from fastnst.core.options import device_option, max_pixels_option
-from fastnst.losses.config import LossConfig
-from fastnst.lossnets import layer_names
+from annotated_types import Ge
 
-# The smallest working size (px, long side) of a content image: conv5_1, at 1/16 of the
-# image, still has a pixel.
-MIN_IMAGE_SIZE = 16
+from fastnst.core.config import Commas, OrNone, ZeroIsNone, declared, option, settings
+from fastnst.core.errors import FastNSTError
+from fastnst.core.options import MaxPixels, Side, Weight, device_option, max_pixels_option
+from fastnst.losses.config import LossConfig, Pooling
+from fastnst.lossnets import LossNetName, layer_names
+
+Optimizer = Literal["lbfgs", "adam"]
+Iterations = Annotated[int, Ge(1)]
+# A content image's working size, long side in px; 0 or None keeps the size. At least 16 px
+# (Side): conv5_1, at 1/16 of the image, still has a pixel.
+ImageSize = ZeroIsNone[Side]
 
 
-@dataclass(frozen=True)
+@settings
 class SlowParams(LossConfig):
     """The Gatys et al. (2016) algorithm's parameters: the perceptual loss (LossConfig) and the
     pixel optimiser; no file paths, so a library caller or a server builds one from numbers.
@@ -26,28 +31,21 @@ class SlowParams(LossConfig):
     an image's size), that a caller brings the content and style to before calling
     `fastnst.slow.gatys.transfer_slow`, which takes images already at those sizes (a server
     may choose other ones). Raises ParameterError, worded with these field names, for a value
-    out of range.
+    out of range (pydantic checks the types' bounds and choices: InvalidValue).
     """
 
-    image_size: int | None = option(512, "resize the content's long side to PX (0 keeps it)",
-                                    metavar="PX", zero_is_none=True)
-    optimizer: str = option("lbfgs", "lbfgs (Gatys et al.) or adam", choices=("lbfgs", "adam"))
-    init: str = option("content", "start from the content photo or from noise",
-                       choices=("content", "noise"))
-    iterations: int = option(300, "loss evaluations (L-BFGS) or steps (Adam)", metavar="N")
+    image_size: ImageSize = option(512, "resize the content's long side to PX (0 keeps it)",
+                                   metavar="PX")
+    optimizer: Optimizer = option("lbfgs", "lbfgs (Gatys et al.) or adam")
+    init: Literal["content", "noise"] = option("content", "start from the content photo or "
+                                               "from noise")
+    iterations: Iterations = option(300, "loss evaluations (L-BFGS) or steps (Adam)",
+                                    metavar="N")
     lr: float = option(1.0, "step size (1 suits L-BFGS; about 0.02 for Adam)")
     seed: int = option(0, "random seed (noise init)", metavar="N")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choices(self)
-        if self.iterations < 1:
-            raise ParameterError("iterations", "must be >= 1")
-        if self.image_size is not None and self.image_size < MIN_IMAGE_SIZE:
-            raise ParameterError("image_size", f"must be at least {MIN_IMAGE_SIZE} px")
 
-
-@dataclass(frozen=True)
+@settings
 class SlowConfig(LossConfig):
     """Everything `fastnst-slow` needs: SlowParams (declared there; `params` gives them) with
     the content, style and output files and the device.
@@ -61,10 +59,10 @@ class SlowConfig(LossConfig):
     content: str = option("", "content photo (required)", metavar="IMAGE")
     style: str = option("", "style image (required)", metavar="IMAGE")
     output: str = option("", ".jpg or .png (required)", flags=("-o", "--output"), metavar="OUT")
-    image_size: int | None = declared(SlowParams, "image_size")
-    optimizer: str = declared(SlowParams, "optimizer")
-    init: str = declared(SlowParams, "init")
-    iterations: int = declared(SlowParams, "iterations")
+    image_size: ImageSize = declared(SlowParams, "image_size")
+    optimizer: Optimizer = declared(SlowParams, "optimizer")
+    init: Literal["content", "noise"] = declared(SlowParams, "init")
+    iterations: Iterations = declared(SlowParams, "iterations")
     lr: float = declared(SlowParams, "lr")
     device: str = device_option()
     seed: int = declared(SlowParams, "seed")
@@ -73,6 +71,7 @@ class SlowConfig(LossConfig):
         resolved = self.params  # raises ParameterError for a bad value: the CLI names its flag
         for field in fields(SlowParams):
             object.__setattr__(self, field.name, getattr(resolved, field.name))
+        # Required, but from any source (a YAML file may name them): checked once all are read.
         for name in ("content", "style", "output"):
             if not getattr(self, name):
                 raise FastNSTError(f"--{name} is required")
@@ -93,10 +92,11 @@ INVERT_LAYERS: dict[str, tuple[str, ...]] = {
     "vgg16": ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
     "squeezenet": ("conv1", "fire2", "fire4", "fire6", "fire8"),
 }
-INVERT_MODES = ("content", "style")
+InvertMode = Literal["content", "style"]
+INVERT_MODES: tuple[str, ...] = get_args(InvertMode)
 
 
-@dataclass(frozen=True)
+@settings
 class InvertConfig:
     """Everything `fastnst-invert` needs; the loss network and optimiser options are those of
     `fastnst-slow` (declared once, in LossConfig, SlowParams and SlowConfig)."""
@@ -105,45 +105,35 @@ class InvertConfig:
     output: str = option("", "the labelled grid, .png or .jpg (required); each layer's image "
                          "goes beside it as OUT_STEM.MODE.LAYER.png", flags=("-o", "--output"),
                          metavar="OUT")
-    layers: tuple[str, ...] | None = option(
+    layers: OrNone[Commas[str]] = option(
         None, "layers to rebuild from, run in network order (default: one per block; VGG "
         "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1, SqueezeNet conv1,fire2,fire4,fire6,fire8)",
         metavar="L1,L2,...")
-    mode: str = option("content", "content: match one layer's features (Mahendran & Vedaldi "
+    mode: InvertMode = option("content", "content: match one layer's features (Mahendran & Vedaldi "
                        "2015); style: for each layer, match the Gram matrices of the given "
-                       "layers up to it (texture synthesis, Gatys et al. 2015)",
-                       choices=INVERT_MODES)
-    image_size: int | None = option(256, "resize the photo's long side to PX (0 keeps it)",
-                                    metavar="PX", zero_is_none=True)
+                       "layers up to it (texture synthesis, Gatys et al. 2015)")
+    image_size: ImageSize = option(256, "resize the photo's long side to PX (0 keeps it)",
+                                   metavar="PX")
     # Our measurement (chicago.jpg, caffe VGG19, 128 px, 150 evaluations): without the prior,
     # conv1_1 keeps the start's noise in the frequencies its filters hardly see (22 dB at
     # 64 px vs 36 dB with it); 1 smooths conv5_1's colour noise for 1 dB less at conv3_1 than
     # 0.1, while 10 blurs conv3_1 (19 dB against 26).
-    tv_weight: float = option(1.0, "total-variation prior weight (the feature or Gram error is "
-                              "relative: about 1 at the start)", metavar="W")
-    optimizer: str = declared(SlowParams, "optimizer")
-    iterations: int = declared(SlowParams, "iterations")
+    tv_weight: Weight = option(1.0, "total-variation prior weight (the feature or Gram error "
+                               "is relative: about 1 at the start)", metavar="W")
+    optimizer: Optimizer = declared(SlowParams, "optimizer")
+    iterations: Iterations = declared(SlowParams, "iterations")
     lr: float = declared(SlowParams, "lr")
     device: str = declared(SlowConfig, "device")
     seed: int = declared(SlowParams, "seed")
-    loss_net: str = declared(LossConfig, "loss_net")
+    loss_net: LossNetName = declared(LossConfig, "loss_net")
     vgg_weights: str = declared(LossConfig, "vgg_weights")
-    pooling: str = declared(LossConfig, "pooling")
-    max_pixels: int = max_pixels_option()
+    pooling: Pooling = declared(LossConfig, "pooling")
+    max_pixels: MaxPixels = max_pixels_option()
 
     def __post_init__(self) -> None:
-        check_choices(self)
         for name, flag in (("image", "--image"), ("output", "-o/--output")):
             if not getattr(self, name):
                 raise FastNSTError(f"{flag} is required")
-        if self.iterations < 1:
-            raise FastNSTError("--iterations must be >= 1")
-        if self.image_size is not None and self.image_size < MIN_IMAGE_SIZE:
-            raise FastNSTError(f"--image-size must be at least {MIN_IMAGE_SIZE} px")
-        if self.tv_weight < 0:
-            raise FastNSTError("--tv-weight must be >= 0")
-        if self.max_pixels < 1:
-            raise FastNSTError("--max-pixels must be >= 1")
         # LossConfig owns the 'auto' weights rule (and checks the network and pooling).
         loss = LossConfig(loss_net=self.loss_net, vgg_weights=self.vgg_weights,
                           pooling=self.pooling)
