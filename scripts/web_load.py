@@ -33,7 +33,7 @@ from PIL import Image
 
 from fastnst.cli.common import Command
 from fastnst.core.assets import CONTENT_DIR, STYLES_DIR
-from fastnst.core.config import option
+from fastnst.core.config import option, settings
 from fastnst.core.errors import FastNSTError
 from fastnst.core.files import atomic_output, check_output_file
 
@@ -43,7 +43,7 @@ POLL_S = 0.5  # seconds between job status polls
 MAX_ERROR_SAMPLES = 10  # distinct error messages kept in the report
 
 
-@dataclass(frozen=True)
+@settings
 class LoadConfig:
     """Options of the load test."""
 

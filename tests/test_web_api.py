@@ -57,10 +57,12 @@ def share(client: TestClient, caption: str = "", **cookies: str):  # type: ignor
 
 def test_styles_lists_the_shipped_model_with_a_thumbnail(client: TestClient) -> None:
     styles = client.get("/api/styles").json()
-    # The 8 styles of the shipped multi-style model, each by its own name.
-    assert [s["name"] for s in styles] == [
-        "candy", "composition_vii", "la_muse", "mosaic", "starry_night", "the_scream", "udnie",
-        "wave"]
+    # The 8 styles of the shipped multi-style model, each by its own name, and the same eight
+    # at width 0.5 under their file's name (a bare name finds `paintings` first).
+    eight = ["candy", "composition_vii", "la_muse", "mosaic", "starry_night", "the_scream",
+             "udnie", "wave"]
+    assert sorted(s["name"] for s in styles) == sorted(
+        [*eight, *(f"paintings_w05:{style}" for style in eight)])
     assert all(s["thumbnail_url"] for s in styles)
     thumb = client.get(styles[0]["thumbnail_url"])
     assert thumb.headers["content-type"] == "image/jpeg"
