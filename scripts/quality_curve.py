@@ -60,9 +60,9 @@ def flops_per_image(config: dict[str, Any], crop: int) -> float:
     """Training FLOPs per image of one step at `crop` px: the transform net forward and
     backward (only the trainable weights get gradients), the loss network on the output and
     on the photo, as fastnst.training.module runs them; batch 1, float32."""
-    from fastnst.core.config import load_config
+    from fastnst.core.settings import load_config
     from fastnst.losses.builder import build_perceptual_loss
-    from fastnst.training.config import TrainConfig
+    from fastnst.training.train_config import TrainConfig
     from fastnst.training.warmstart import build_transformer
 
     settings = {**config, "resume": False}

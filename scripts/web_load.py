@@ -33,9 +33,9 @@ from PIL import Image
 
 from fastnst.cli.common import Command
 from fastnst.core.assets import CONTENT_DIR, STYLES_DIR
-from fastnst.core.config import option, settings
 from fastnst.core.errors import FastNSTError
 from fastnst.core.files import atomic_output, check_output_file
+from fastnst.core.settings import option, settings
 
 PROG = "web_load.py"
 TERMINAL = ("done", "failed", "cancelled")  # job statuses that end a job

@@ -1,9 +1,9 @@
 import pytest
 
-from fastnst.core.config import load_config
 from fastnst.core.errors import FastNSTError, ParameterError
-from fastnst.inference.config import StylizeConfig
-from fastnst.training.config import TrainConfig
+from fastnst.core.settings import load_config
+from fastnst.inference.stylize_config import StylizeConfig
+from fastnst.training.train_config import TrainConfig
 
 REQUIRED = {"style": "s.jpg", "data": "photos"}
 
@@ -58,7 +58,7 @@ def test_default_yaml_equals_the_code_defaults():
     import yaml
 
     from fastnst.core.assets import CONFIGS_DIR
-    from fastnst.core.config import config_to_dict
+    from fastnst.core.settings import config_to_dict
 
     recipe = yaml.safe_load((CONFIGS_DIR / "default.yaml").read_text())
     resolved = config_to_dict(load_config(TrainConfig, (), REQUIRED))

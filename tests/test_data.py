@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from fastnst.cli.prepare_data import main as prepare_data_main
-from fastnst.core.config import load_config
 from fastnst.core.errors import FastNSTError
+from fastnst.core.settings import load_config
 from fastnst.training.cache import PhotoCache, cache_side, prepare_cache, random_crop_flip
-from fastnst.training.config import TrainConfig
 from fastnst.training.datamodule import make_loader, open_dataset, run_seed
 from fastnst.training.photos import PhotoFolder, collate_photos
 from fastnst.training.train import train
+from fastnst.training.train_config import TrainConfig
 from tests.conftest import DEBUG_CONFIG
 
 

@@ -14,8 +14,8 @@ from fastnst.core.images import load_tensor
 from fastnst.evaluation.evaluate import size_batches, training_loss_config
 from fastnst.evaluation.metrics import METRIC_STYLE_LAYERS, QualityMetric, relative_error
 from fastnst.losses.builder import build_perceptual_loss
-from fastnst.losses.config import LossConfig
 from fastnst.losses.functional import gram_matrix
+from fastnst.losses.loss_config import LossConfig
 from fastnst.models.checkpoint import save_model
 from fastnst.models.johnson import TransformerNet
 from fastnst.slow.gatys import stylize_slow

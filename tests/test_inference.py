@@ -242,7 +242,7 @@ def test_stylizing_and_the_site_do_not_import_lightning(tmp_path):
             f"code = stylize_main([{str(CONTENT)!r}, '--model', {str(model)!r}, '-o', "
             f"{str(tmp_path / 'out.jpg')!r}, '--max-size', '64', '--tile', '32']); "
             "assert code == 0\n"
-            "from fastnst.web.app import create_app; from fastnst.web.config import WebConfig\n"
+            "from fastnst.web.app import create_app; from fastnst.web.web_config import WebConfig\n"
             f"create_app(WebConfig(data_dir={str(tmp_path / 'site')!r}), start_workers=False)\n"
             "imported = {'lightning', 'pytorch_lightning'} & set(sys.modules)\n"
             "assert not imported, f'imported: {imported}'")

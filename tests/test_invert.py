@@ -14,12 +14,11 @@ from torchvision.models import squeezenet1_1, vgg16
 
 from fastnst.cli.common import flag_message
 from fastnst.cli.invert import main as invert_main
-from fastnst.core.config import load_config
 from fastnst.core.errors import FastNSTError
 from fastnst.core.images import load_tensor
-from fastnst.losses.config import LossConfig
+from fastnst.core.settings import load_config
+from fastnst.losses.loss_config import LossConfig
 from fastnst.lossnets import build_loss_network
-from fastnst.slow.config import INVERT_LAYERS, InvertConfig, SlowConfig
 from fastnst.slow.invert import (
     GAP,
     inversion_loss,
@@ -32,6 +31,7 @@ from fastnst.slow.invert import (
     psnr,
     run_invert,
 )
+from fastnst.slow.slow_config import INVERT_LAYERS, InvertConfig, SlowConfig
 from tests.conftest import CONTENT
 
 TV = InvertConfig.__dataclass_fields__["tv_weight"].default  # 1.0

@@ -386,7 +386,7 @@ def test_download_failure_is_one_clear_line(offline, name, title, hint):
 
 def test_squeezenet_perceptual_loss_from_config(squeezenet_state):
     from fastnst.losses.builder import build_perceptual_loss
-    from fastnst.losses.config import LossConfig
+    from fastnst.losses.loss_config import LossConfig
 
     config = LossConfig(loss_net="squeezenet", vgg_weights=str(squeezenet_state[1]["full"]))
     torch.manual_seed(0)

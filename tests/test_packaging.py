@@ -113,7 +113,7 @@ def test_unpacked_wheel_stylizes_with_its_own_shipped_model_and_recipes(
     Image.open(CONTENT).convert("RGB").resize((40, 30)).save(work / "photo.jpg")
     code = ("import sys, fastnst; from fastnst.cli.stylize import main; "
             "from fastnst.models.checkpoint import resolve_model; "
-            "from fastnst.core.config import config_file; "
+            "from fastnst.core.settings import config_file; "
             "print(fastnst.__file__); print(resolve_model('starry_night').resolve()); "
             "print(config_file('quick').resolve()); "
             "sys.exit(main(['--model', 'starry_night', 'photo.jpg', '-o', 'out.jpg', "

@@ -18,8 +18,8 @@ from fastnst.core.images import load_tensor
 from fastnst.losses.functional import gram_matrix
 from fastnst.losses.masked import MaskedStyleTerm, masked_gram
 from fastnst.losses.perceptual import StyleTerm
-from fastnst.photoreal.config import PhotoConfig, PhotoParams
 from fastnst.photoreal.masks import COLOURS, NAMES, read_mask
+from fastnst.photoreal.photo_config import PhotoConfig, PhotoParams
 from fastnst.photoreal.start import linear_map, region_colour_transfer
 from fastnst.photoreal.transfer import level_sizes, photo_loss, stylize_photo, transfer_photo
 from tests.conftest import ASSETS

@@ -13,15 +13,15 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from fastnst.cli.info import NO_REPORT_LIGHTNING, NO_REPORT_SLIM
 from fastnst.cli.info import main as info_main
-from fastnst.core.config import load_config
 from fastnst.core.errors import FastNSTError
 from fastnst.core.images import list_images, load_tensor
+from fastnst.core.settings import load_config
 from fastnst.evaluation.metrics import METRIC_STYLE_SIZE, QualityMetric
 from fastnst.inference.stylizer import Stylizer
 from fastnst.models.checkpoint import load_model, save_model
 from fastnst.models.johnson import TransformerNet
-from fastnst.training.config import TrainConfig
 from fastnst.training.train import train
+from fastnst.training.train_config import TrainConfig
 from tests.conftest import ASSETS, DEBUG_CONFIG
 
 

@@ -13,9 +13,9 @@ from fastnst.cli.slow import main as slow_main
 from fastnst.core.errors import ParameterError
 from fastnst.core.images import load_tensor
 from fastnst.losses.builder import build_perceptual_loss
-from fastnst.losses.config import LossConfig
-from fastnst.slow.config import SlowConfig, SlowParams
+from fastnst.losses.loss_config import LossConfig
 from fastnst.slow.gatys import stylize_slow, transfer_slow
+from fastnst.slow.slow_config import SlowConfig, SlowParams
 from tests.conftest import CONTENT, STYLE
 
 

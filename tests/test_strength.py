@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 
 from fastnst.cli.stylize import main as stylize_main
-from fastnst.core.config import load_config
 from fastnst.core.errors import FastNSTError
 from fastnst.core.images import to_tensor
+from fastnst.core.settings import load_config
 from fastnst.inference.backends import load_stylizer
 from fastnst.inference.export import STRENGTH_NAME, export_model
 from fastnst.inference.stylizer import Stylizer
@@ -135,8 +135,8 @@ def test_conditioned_training_in_miniature(tmp_path, photos, style_image, conten
     1.17, 0.68, 0.52, 0.45, 0.42 at strengths 0 ... 1)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from fastnst.training.config import TrainConfig
     from fastnst.training.train import train
+    from fastnst.training.train_config import TrainConfig
 
     config = load_config(TrainConfig, [str(DEBUG_CONFIG)], {
         "style": str(style_image), "data": str(photos), "runs_dir": str(tmp_path / "runs"),

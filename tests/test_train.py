@@ -20,12 +20,12 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from fastnst.cli.eval import main as eval_main
 from fastnst.cli.train import main as train_main
-from fastnst.core.config import config_to_dict, load_config
 from fastnst.core.errors import FastNSTError
+from fastnst.core.settings import config_to_dict, load_config
 from fastnst.inference.stylizer import Stylizer
 from fastnst.models.checkpoint import load_model, recorded_style
-from fastnst.training.config import TrainConfig
 from fastnst.training.train import train
+from fastnst.training.train_config import TrainConfig
 from tests.conftest import DEBUG_CONFIG, ROOT, STYLE
 
 

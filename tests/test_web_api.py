@@ -21,7 +21,7 @@ from PIL import Image
 
 from fastnst.inference.stylizer import Stylizer
 from fastnst.web.app import create_app
-from fastnst.web.config import WebConfig
+from fastnst.web.web_config import WebConfig
 from tests.conftest import CONTENT, STYLE
 from tests.image_cases import make_huge_header_png, make_truncated
 
@@ -322,9 +322,9 @@ def test_each_model_is_loaded_once_and_requests_do_not_change_it(
 
 def test_settings_come_from_flags_and_environment(monkeypatch, capsys) -> None:
     from fastnst.cli.web import main
-    from fastnst.core.config import load_config
     from fastnst.core.errors import FastNSTError
-    from fastnst.web.config import env_settings
+    from fastnst.core.settings import load_config
+    from fastnst.web.web_config import env_settings
 
     assert env_settings({"FASTNST_WEB_PORT": "9000", "HOME": "/root"}) == {"port": "9000"}
     both = load_config(WebConfig, (), {"port": "9001"}, {"port": "9000", "max_side": "640"})

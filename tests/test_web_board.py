@@ -19,7 +19,6 @@ import torch
 from PIL import Image
 
 from fastnst.core.errors import FastNSTError
-from fastnst.web.config import WebConfig
 from fastnst.web.jobs.board import JobBoard
 from fastnst.web.jobs.errors import (
     JobEnded,
@@ -33,6 +32,7 @@ from fastnst.web.jobs.progress import JobCancelled, JobSuperseded, progress_repo
 from fastnst.web.jobs.queue import TRAIN, JobRecord, open_queue
 from fastnst.web.jobs.runner import run
 from fastnst.web.trained import TrainedModels
+from fastnst.web.web_config import WebConfig
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
 from fastnst.web.app import create_app
-from fastnst.web.config import WebConfig
 from fastnst.web.limits import RateLimiter
+from fastnst.web.web_config import WebConfig
 from tests.web_server import redis_server
 
 

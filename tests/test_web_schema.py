@@ -27,7 +27,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
 
 from fastnst.web.app import create_app
-from fastnst.web.config import WebConfig
+from fastnst.web.web_config import WebConfig
 
 EXAMPLES = 10  # per operation: the 0.2 schema's findings (all five kinds) showed within 5
 

@@ -24,9 +24,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from fastnst.web.app import create_app
-from fastnst.web.config import WebConfig
 from fastnst.web.jobs.runner import run
 from fastnst.web.mail import job_mail
+from fastnst.web.web_config import WebConfig
 from tests.conftest import ASSETS, CONTENT
 from tests.web_server import stop
 

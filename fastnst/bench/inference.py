@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
+from fastnst.bench.bench_config import BenchConfig
 from fastnst.bench.flops import peak_for, transformer_flops
-from fastnst.bench.options import BenchOptions
 from fastnst.bench.timing import Measurement, PeakMemory, add_speedup, measurement
 from fastnst.core.devices import synchronize
 from fastnst.core.errors import FastNSTError
@@ -43,13 +43,13 @@ def optimized_precision(device: torch.device) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
-def optimized_channels_last(options: BenchOptions, device: torch.device) -> bool:
+def optimized_channels_last(options: BenchConfig, device: torch.device) -> bool:
     """The optimized layout: as asked, else channels_last on CUDA only, as fastnst-stylize and
     fastnst-train do (on 2 CPU cores eager channels_last measured 5-20% slower than NCHW)."""
     return device.type == "cuda" if options.channels_last is None else options.channels_last
 
 
-def workers_for(options: BenchOptions) -> int:
+def workers_for(options: BenchConfig) -> int:
     return options.workers if options.workers is not None else min(4, os.cpu_count() or 1)
 
 
@@ -92,7 +92,7 @@ class _InferenceVariant:
     forward: Callable[[torch.Tensor], Any]
 
 
-def _inference_variants(net: TransformerNet, device: torch.device, options: BenchOptions,
+def _inference_variants(net: TransformerNet, device: torch.device, options: BenchConfig,
                         log: Callable[[str], None]) -> list[_InferenceVariant]:
     """Baseline, the Stylizer fast path (eager, and compiled with --compile) and, on CPUs
     with onnxruntime installed, the exported ONNX model (fastnst-stylize --backend onnx)."""
@@ -135,7 +135,7 @@ def _inference_variants(net: TransformerNet, device: torch.device, options: Benc
     return variants
 
 
-def bench_inference(options: BenchOptions, device: torch.device, device_name: str,
+def bench_inference(options: BenchConfig, device: torch.device, device_name: str,
                      peak: dict[str, Any], iters: int, warmup: int, log: Callable[[str], None],
                      record: Callable[[Measurement], None]) -> list[Measurement]:
     """Measure every width x size x variant; each row goes to `record` (which prints and

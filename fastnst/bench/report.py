@@ -18,9 +18,9 @@ from typing import Any
 import torch
 
 from fastnst import __version__
+from fastnst.bench.bench_config import BenchConfig
 from fastnst.bench.flops import FLOP_COUNTING, device_peak, share_of_peak
 from fastnst.bench.inference import bench_inference
-from fastnst.bench.options import BenchOptions
 from fastnst.bench.timing import TABLE_COLUMNS, TIMING, Measurement, format_row, line
 from fastnst.bench.training import bench_train
 from fastnst.core.devices import resolve_device
@@ -41,7 +41,7 @@ def device_name(device: torch.device) -> str:
     return f"CPU {model}, {torch.get_num_threads()} threads"
 
 
-def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_bench(options: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Measure, print a table through `log`, write options.output; returns the report.
 
     Report: device, torch version, peak FLOP/s assumed, how FLOPs and time are counted, and

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from fastnst.bench.bench_config import BenchConfig
 from fastnst.bench.flops import peak_for, train_flops_per_image
 from fastnst.bench.inference import (
     TRAIN_PRECISION,
@@ -24,14 +25,13 @@ from fastnst.bench.inference import (
     optimized_precision,
     workers_for,
 )
-from fastnst.bench.options import BenchOptions
 from fastnst.bench.timing import Measurement, PeakMemory, add_speedup, measurement
 from fastnst.core.devices import synchronize
 
 COCO_TRAIN2014_IMAGES = 82_783
 
 
-def bench_train(options: BenchOptions, device: torch.device, device_name: str,
+def bench_train(options: BenchConfig, device: torch.device, device_name: str,
                  peak: dict[str, Any], iters: int, warmup: int, workdir: Path,
                  record: Callable[[Measurement], None]) -> list[Measurement]:
     """Baseline and optimized training rows (see the module docstring); each goes to
@@ -41,12 +41,12 @@ def bench_train(options: BenchOptions, device: torch.device, device_name: str,
     # Lightning's per-fit notes ("GPU available: ...") would break up the table.
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
-    from fastnst.core.config import config_to_dict, load_config
+    from fastnst.core.settings import config_to_dict, load_config
     from fastnst.training.cache import prepare_cache
-    from fastnst.training.config import TrainConfig
     from fastnst.training.datamodule import make_loader, open_dataset
     from fastnst.training.module import StyleTransferModule
     from fastnst.training.train import quiet_lightning
+    from fastnst.training.train_config import TrainConfig
 
     quiet_lightning()
 

@@ -6,15 +6,15 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from fastnst.bench.options import BenchOptions
+from fastnst.bench.bench_config import BenchConfig
 from fastnst.cli.common import Command
 
-COMMAND = Command("fastnst-bench", BenchOptions, "Measure the baseline (fp32, eager, NCHW, batch "
+COMMAND = Command("fastnst-bench", BenchConfig, "Measure the baseline (fp32, eager, NCHW, batch "
                   "1 / batch 4 with PIL decoding) and the optimized inference and training paths "
                   "on this machine; print a table and write bench.json.")
 
 
-def bench(options: BenchOptions) -> int:
+def bench(options: BenchConfig) -> int:
     from fastnst.bench.report import run_bench
 
     run_bench(options)

@@ -6,9 +6,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from fastnst.core.config import load_config
 from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.core.flags import OneLineParser, build_parser, parse_flags
+from fastnst.core.settings import load_config
 
 C = TypeVar("C")
 

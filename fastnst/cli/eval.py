@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from fastnst.cli.common import Command
 from fastnst.core.files import check_output_file
-from fastnst.evaluation.config import EvalConfig, PhotorealEvalConfig, VideoEvalConfig
+from fastnst.evaluation.eval_config import EvalConfig, PhotorealEvalConfig, VideoEvalConfig
 
 COMMAND = Command(
     "fastnst-eval", EvalConfig, "Score a style model on a folder of photos: style error "

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 
 from fastnst.cli.common import Command
-from fastnst.inference.config import ExportConfig
+from fastnst.inference.stylize_config import ExportConfig
 
 COMMAND = Command("fastnst-export", ExportConfig, "Export a trained model for inference without "
                   "fastnst's code: ONNX (for onnxruntime; any batch size, height and width) or "

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastnst.cli.common import Command
-from fastnst.evaluation.config import InfoConfig
+from fastnst.evaluation.eval_config import InfoConfig
 
 COMMAND = Command("fastnst-info", InfoConfig, "Print what a model file records: architecture, "
                   "style, training steps and time, the key recipe values, and the quality "

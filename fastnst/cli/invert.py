@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from fastnst.cli.common import Command
 from fastnst.core.files import check_output_file
 from fastnst.core.images import SAVE_SUFFIXES, save_image, to_pil
-from fastnst.slow.config import InvertConfig
+from fastnst.slow.slow_config import InvertConfig
 
 COMMAND = Command("fastnst-invert", InvertConfig, "Feature inversion: rebuild a photo from noise "
                   "so that one loss-network layer sees it as the photo (content), or so that "

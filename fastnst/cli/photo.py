@@ -20,7 +20,7 @@ from fastnst.core.images import (
     to_pil,
     to_tensor,
 )
-from fastnst.photoreal.config import PhotoConfig
+from fastnst.photoreal.photo_config import PhotoConfig
 
 COMMAND = Command("fastnst-photo", PhotoConfig, "Photorealistic style transfer (Luan et al. "
                   "2017): the style photo's colours and tones, region by region, on the content "

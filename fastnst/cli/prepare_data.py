@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastnst.cli.common import Command
 from fastnst.core.files import check_writable_dir, parent_dir
-from fastnst.training.config import PrepareDataConfig
+from fastnst.training.train_config import PrepareDataConfig
 
 COMMAND = Command("fastnst-prepare-data", PrepareDataConfig, "Decode a photo folder once into a "
                   "photo cache (a memory-mapped uint8 array at training resolution) for "

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from fastnst.cli.common import Command
 from fastnst.core.files import check_output_file
 from fastnst.core.images import SAVE_SUFFIXES, save_image
-from fastnst.evaluation.config import SheetConfig
+from fastnst.evaluation.eval_config import SheetConfig
 
 COMMAND = Command("fastnst-sheet", SheetConfig, "Contact sheet: rows are photos, columns are "
                   "styles (first column the photo, header row the style images).")

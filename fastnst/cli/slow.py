@@ -10,7 +10,7 @@ from fastnst.cli.common import Command
 from fastnst.core.devices import resolve_device
 from fastnst.core.files import check_output_file
 from fastnst.core.images import SAVE_SUFFIXES, load_tensor, save_image, to_pil
-from fastnst.slow.config import SlowConfig
+from fastnst.slow.slow_config import SlowConfig
 
 COMMAND = Command("fastnst-slow", SlowConfig, "Gatys et al. style transfer: optimize the pixels "
                   "of one image (the quality baseline).", config_files=True)

@@ -17,7 +17,7 @@ from fastnst.core.images import (
     open_image,
     save_image,
 )
-from fastnst.inference.config import StylizeConfig
+from fastnst.inference.stylize_config import StylizeConfig
 from fastnst.inference.video import OUTPUT_FORMATS as VIDEO_OUTPUT_FORMATS
 from fastnst.inference.video import VIDEO_SUFFIXES, is_video
 

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from fastnst.cli.common import Command, run
-from fastnst.training.config import TrainConfig
+from fastnst.training.train_config import TrainConfig
 
 COMMAND = Command("fastnst-train", TrainConfig, "Train a fast style-transfer network for one "
                   "style image.", config_files=True)

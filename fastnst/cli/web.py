@@ -9,9 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from fastnst.cli.common import Command, run
-from fastnst.core.config import load_config
 from fastnst.core.errors import FastNSTError
-from fastnst.web.config import WebConfig, env_settings
+from fastnst.core.settings import load_config
+from fastnst.web.web_config import WebConfig, env_settings
 
 COMMAND = Command("fastnst-web", WebConfig, "Serve the style-transfer web site (stylize, "
                   "custom-style jobs, gallery, live camera, JSON API on /docs). Every flag "

@@ -1,4 +1,4 @@
-"""Command-line parsers from config classes (`fastnst.core.config.settings`), by pydantic-settings.
+"""Command-line parsers from config classes (`fastnst.core.settings`), by pydantic-settings.
 
 pydantic-settings' CLI source adds one argument per field to a OneLineParser (kebab-case
 flags, `--x / --no-x` booleans, comma-separated lists, positionals) and reads the parsed
@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from pydantic import create_model
 from pydantic_settings import BaseSettings, CliPositionalArg, CliSettingsSource, CliVariadicArg
 
-from fastnst.core.config import field_choices
+from fastnst.core.settings import field_choices
 
 
 class OneLineParser(argparse.ArgumentParser):

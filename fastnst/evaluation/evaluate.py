@@ -17,12 +17,12 @@ import torch
 from torch import nn
 
 from fastnst import __version__
-from fastnst.core.config import config_to_dict, load_config
 from fastnst.core.devices import resolve_device, synchronize
 from fastnst.core.errors import FastNSTError
 from fastnst.core.files import atomic_output
 from fastnst.core.images import list_images, load_tensor
-from fastnst.evaluation.config import EvalConfig
+from fastnst.core.settings import config_to_dict, load_config
+from fastnst.evaluation.eval_config import EvalConfig
 from fastnst.evaluation.metrics import (
     METRIC_LOSS_NET,
     METRIC_POOLING,
@@ -35,7 +35,7 @@ from fastnst.evaluation.metrics import (
 )
 from fastnst.inference.stylizer import Stylizer
 from fastnst.losses.builder import build_perceptual_loss
-from fastnst.losses.config import LossConfig
+from fastnst.losses.loss_config import LossConfig
 from fastnst.models.checkpoint import (
     load_model,
     recorded_style,
@@ -43,7 +43,7 @@ from fastnst.models.checkpoint import (
     resolve_spec,
 )
 
-# The slow baseline's settings: those of fastnst-slow (fastnst.slow.config.SlowConfig).
+# The slow baseline's settings: those of fastnst-slow (fastnst.slow.slow_config.SlowConfig).
 BASELINE_OPTIMIZER = "lbfgs"
 BASELINE_INIT = "content"
 

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from fastnst.losses.config import DEFAULT_STYLE_LAYERS
 from fastnst.losses.functional import gram_matrix
+from fastnst.losses.loss_config import DEFAULT_STYLE_LAYERS
 from fastnst.lossnets import build_loss_network
 
 METRIC_LOSS_NET = "vgg19"

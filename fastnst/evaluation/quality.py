@@ -25,7 +25,7 @@ from fastnst.evaluation.evaluate import (
     summarize_errors,
 )
 from fastnst.evaluation.metrics import METRIC_STYLE_SIZE, QualityMetric
-from fastnst.losses.config import LossConfig
+from fastnst.losses.loss_config import LossConfig
 
 # Same-sized photos per forward pass: fastnst-eval's --batch-size default.
 BATCH_SIZE = 8

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from fastnst.core.assets import bundled_style
 from fastnst.core.images import open_image, to_pil, to_tensor
-from fastnst.evaluation.config import SheetConfig
+from fastnst.evaluation.eval_config import SheetConfig
 from fastnst.inference.stylizer import Stylizer
 from fastnst.models.checkpoint import (
     load_model,

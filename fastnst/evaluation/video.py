@@ -16,7 +16,7 @@ from fastnst import __version__
 from fastnst.core.devices import resolve_device
 from fastnst.core.errors import FastNSTError
 from fastnst.core.images import load_tensor
-from fastnst.evaluation.config import VideoEvalConfig
+from fastnst.evaluation.eval_config import VideoEvalConfig
 from fastnst.evaluation.evaluate import find_style
 from fastnst.evaluation.metrics import (
     METRIC_STYLE_SIZE,

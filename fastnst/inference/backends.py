@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastnst.core.errors import FastNSTError
-from fastnst.inference.config import DEFAULT_STATS_MAX_PIXELS
+from fastnst.inference.params import DEFAULT_STATS_MAX_PIXELS
 from fastnst.inference.stylizer import BaseStylizer, Stylizer
 from fastnst.models.checkpoint import ModelSpec, resolve_spec
 

@@ -30,7 +30,7 @@ from torch import nn
 
 from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.core.files import atomic_output, check_writable_dir, parent_dir
-from fastnst.inference.config import EXPORT_FORMATS
+from fastnst.inference.params import EXPORT_FORMATS
 from fastnst.models.checkpoint import load_model, require_one_style, resolve_spec
 from fastnst.models.johnson import TransformerNet
 

@@ -15,7 +15,8 @@ import torch
 
 from fastnst.core.errors import FastNSTError, first_line
 from fastnst.inference.export import STRENGTH_NAME
-from fastnst.inference.stylizer import BaseStylizer, check_strength
+from fastnst.inference.params import check_strength
+from fastnst.inference.stylizer import BaseStylizer
 from fastnst.models.checkpoint import ModelSpec, load_model, resolve_spec
 from fastnst.models.johnson import pad_input
 

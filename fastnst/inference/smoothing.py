@@ -36,7 +36,7 @@ from PIL import Image
 from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.core.filters import guided_filter
 from fastnst.core.images import to_pil, to_tensor
-from fastnst.inference.config import SMOOTH_METHODS
+from fastnst.inference.params import SMOOTH_METHODS
 
 # FastPhotoStyle's photo_smooth.py: beta = 0.9999, i.e. lambda = 1e-4 in eq. 5.
 MATTING_LAMBDA = 1e-4

@@ -35,7 +35,12 @@ from fastnst.core.errors import ParameterError, first_line
 from fastnst.core.images import to_pil, to_tensor
 from fastnst.core.memory import release_free_memory
 from fastnst.inference.colors import preserve_colors as keep_photo_colors
-from fastnst.inference.config import DEFAULT_STATS_MAX_PIXELS
+from fastnst.inference.params import (
+    DEFAULT_STATS_MAX_PIXELS,
+    check_batch_size,
+    check_strength,
+    check_tiling,
+)
 from fastnst.inference.tiling import (
     downscale_pil,
     downscale_tensor,
@@ -56,29 +61,6 @@ def upright(image: Image.Image) -> Image.Image:
     if image.getexif().get(_ORIENTATION, 1) == 1:
         return image
     return ImageOps.exif_transpose(image)
-
-
-def check_strength(strength: float) -> float:
-    """The strength as a float; FastNSTError unless 0 <= strength <= 1."""
-    if not 0.0 <= strength <= 1.0:
-        raise ParameterError("strength", f"must be between 0 and 1, not {strength}")
-    return float(strength)
-
-
-def check_tiling(tile: int | None, stats_max_pixels: int | None) -> None:
-    """FastNSTError unless tile (px; None: no tiling) >= 16 and stats_max_pixels (None: one
-    tile's pixels) >= 4096: smaller tiles are mostly margin, and smaller statistics passes
-    run the net on images under 64 x 64 px."""
-    if tile is not None and tile < 16:
-        raise ParameterError("tile", f"must be at least 16 px, not {tile}")
-    if stats_max_pixels is not None and stats_max_pixels < 64 * 64:
-        raise ParameterError("stats_max_pixels", f"must be at least 4096, not {stats_max_pixels}")
-
-
-def check_batch_size(batch_size: int) -> None:
-    """ParameterError unless batch_size (images or frames per forward pass) >= 1."""
-    if batch_size < 1:
-        raise ParameterError("batch_size", f"must be at least 1, not {batch_size}")
 
 
 def blend(stylized: torch.Tensor, photo: torch.Tensor, strength: float) -> torch.Tensor:

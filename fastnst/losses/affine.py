@@ -142,7 +142,7 @@ class AffineTerm(LossTerm):
     one photo, or each photo of a training batch, on the batch's device). Dividing by the
     pixel count makes the weight independent of image size (Luan et al.'s lambda multiplies
     the plain sum at ~700 px: their lambda 1e4 corresponds to a weight of 1e4 / 2 * 700 * 466
-    here, see fastnst/photoreal/config.py).
+    here, see fastnst/photoreal/photo_config.py).
     """
 
     name = "affine"

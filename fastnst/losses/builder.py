@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from fastnst.core.images import load_tensor
-from fastnst.losses.config import LossConfig
+from fastnst.losses.loss_config import LossConfig
 from fastnst.losses.perceptual import (
     ContentTerm,
     LossTerm,

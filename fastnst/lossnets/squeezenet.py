@@ -5,7 +5,7 @@ changes of the SqueezeNet repository: 3x3/64 first conv, earlier pooling), named
 paper's modules: index 0..12 = conv1, relu1, pool1, fire2, fire3, pool3, fire4, fire5, pool5,
 fire6, fire7, fire8, fire9. A fire module's output is its two expand convs' ReLU'd outputs,
 concatenated. The CS231n style-transfer assignment uses fire2 for content and relu1, fire3,
-fire4, fire5 for style (fastnst.losses.config.DEFAULT_LAYERS).
+fire4, fire5 for style (fastnst.losses.loss_config.DEFAULT_LAYERS).
 
 Weights are torchvision's (RGB, ImageNet mean/std). Pooling is the trained network's 3x3 max
 pooling; 'avg' is refused rather than silently ignored, because the avg swap of Gatys et al.

@@ -34,8 +34,8 @@ from fastnst.losses.masked import MaskedStyleTerm
 from fastnst.losses.perceptual import ContentTerm, PerceptualLoss, TotalVariationTerm
 from fastnst.lossnets import build_loss_network
 from fastnst.photoreal.clusters import auto_masks
-from fastnst.photoreal.config import PhotoParams
 from fastnst.photoreal.masks import match_regions, one_hot
+from fastnst.photoreal.photo_config import PhotoParams
 from fastnst.photoreal.start import region_colour_transfer
 from fastnst.photoreal.upsample import affine_upsample
 from fastnst.slow.gatys import StepCallback, stylize_slow

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from fastnst.losses.builder import build_perceptual_loss
 from fastnst.losses.perceptual import LossTerms, PerceptualLoss
-from fastnst.slow.config import SlowParams
+from fastnst.slow.slow_config import SlowParams
 
 StepCallback = Callable[[int, torch.Tensor], None]
 """on_step(evaluations_done, image (N, 3, H, W) in [0, 1]) of stylize_slow."""

@@ -30,8 +30,8 @@ from fastnst.core.devices import resolve_device, synchronize
 from fastnst.core.images import load_tensor
 from fastnst.losses.perceptual import ContentTerm, PerceptualLoss, StyleTerm, TotalVariationTerm
 from fastnst.lossnets import build_loss_network
-from fastnst.slow.config import INVERT_MODES, InvertConfig
 from fastnst.slow.gatys import seeded, stylize_slow
+from fastnst.slow.slow_config import INVERT_MODES, InvertConfig
 
 GAP = 4  # px of background between tiles and around the grid
 BACKGROUND = (255, 255, 255)

@@ -15,8 +15,8 @@ from fastnst.losses.affine import AffineTerm
 from fastnst.losses.builder import build_perceptual_loss
 from fastnst.losses.perceptual import STYLE_INDEX, LossTerms, PerceptualLoss
 from fastnst.training.cache import random_crop_flip, random_crops
-from fastnst.training.config import TrainConfig
 from fastnst.training.motion import MotionRange, consistency_loss, moved_photos, random_motion
+from fastnst.training.train_config import TrainConfig
 from fastnst.training.warmstart import build_transformer
 
 # Lightning warns whenever a LightningModule overriding this hook meets a DataModule; ours is
@@ -78,7 +78,7 @@ class StyleTransferModule(L.LightningModule):
 
     def __init__(self, config: TrainConfig, hparams: dict[str, Any]) -> None:
         """hparams: plain data saved in every Lightning checkpoint: {"config": the resolved
-        config (fastnst.core.config.config_to_dict), "style_name", "style_sha256"}; the
+        config (fastnst.core.settings.config_to_dict), "style_name", "style_sha256"}; the
         architecture is added here."""
         super().__init__()
         self.config = config

@@ -16,10 +16,10 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from fastnst.core.assets import CONTENT_DIR
-from fastnst.core.config import config_to_dict, load_config, save_config
 from fastnst.core.errors import FastNSTError, first_line
 from fastnst.core.files import check_writable_dir, parent_dir
 from fastnst.core.images import list_images, open_image
+from fastnst.core.settings import config_to_dict, load_config, save_config
 from fastnst.evaluation.quality import format_quality
 from fastnst.models.checkpoint import TRAINED_MODELS_DIR, file_sha256, save_model
 from fastnst.training.callbacks import (
@@ -28,10 +28,10 @@ from fastnst.training.callbacks import (
     SampleImages,
     Throughput,
 )
-from fastnst.training.config import TrainConfig
 from fastnst.training.datamodule import PhotoDataModule, run_seed
 from fastnst.training.module import StyleTransferModule
 from fastnst.training.photos import load_samples
+from fastnst.training.train_config import TrainConfig
 
 
 class _DropAdverts(logging.Filter):

@@ -25,7 +25,7 @@ from torch import nn
 from fastnst.core.errors import FastNSTError
 from fastnst.models.checkpoint import load_model
 from fastnst.models.johnson import ConditionalInstanceNorm2d, TransformerNet
-from fastnst.training.config import TrainConfig
+from fastnst.training.train_config import TrainConfig
 
 
 def is_norm_parameter(name: str, net: nn.Module) -> bool:

@@ -24,7 +24,6 @@ from PIL import Image
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from fastnst.core.errors import FastNSTError
-from fastnst.web.config import ALGORITHMS
 from fastnst.web.gallery import ITEM_ID, MAX_PAGE
 from fastnst.web.images import MEDIA_TYPES, encode_image, read_upload
 from fastnst.web.jobs.queue import TRAIN
@@ -48,6 +47,7 @@ from fastnst.web.site import (
     owner_token,
 )
 from fastnst.web.trained import NAME_PREFIX
+from fastnst.web.web_config import ALGORITHMS
 
 router = APIRouter()
 SiteDep = Annotated[Site, Depends(get_site)]

@@ -25,7 +25,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastnst import __version__
 from fastnst.core.assets import CONTENT_DIR
 from fastnst.web import api, camera, pages, training_api
-from fastnst.web.config import WebConfig
 from fastnst.web.gallery import Gallery
 from fastnst.web.jobs.board import JobBoard
 from fastnst.web.jobs.errors import (
@@ -45,6 +44,7 @@ from fastnst.web.security import CONTENT_SECURITY_POLICY, SecurityMiddleware, bo
 from fastnst.web.site import Site
 from fastnst.web.styles import StyleModels, find_styles
 from fastnst.web.trained import TrainedModels
+from fastnst.web.web_config import WebConfig
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"

@@ -1,12 +1,12 @@
-"""The e-mail sent when a job ends (SMTP settings of fastnst.web.config.WebConfig)."""
+"""The e-mail sent when a job ends (SMTP settings of fastnst.web.web_config.WebConfig)."""
 
 from __future__ import annotations
 
 import smtplib
 from email.message import EmailMessage
 
-from fastnst.web.config import WebConfig
 from fastnst.web.jobs.queue import TRAIN, JobRecord
+from fastnst.web.web_config import WebConfig
 
 SMTP_TIMEOUT = 20.0  # seconds; a dead mail server must not hold a worker for long
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from fastnst.web.api import TRAINED_STYLE
-from fastnst.web.config import WebConfig
+from fastnst.web.web_config import WebConfig
 
 # The image formats an upload may be sent as (the bytes decide: any format Pillow reads is
 # taken; these are the ones browsers and cameras make).

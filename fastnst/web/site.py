@@ -17,13 +17,13 @@ from fastapi import HTTPException, Request, Response
 from PIL import Image
 
 from fastnst.core.errors import FastNSTError
-from fastnst.web.config import WebConfig
 from fastnst.web.gallery import Gallery
 from fastnst.web.images import encode_image, read_upload
 from fastnst.web.jobs.board import JobBoard
 from fastnst.web.limits import RateLimiter, retry_after
 from fastnst.web.styles import StyleModels
 from fastnst.web.trained import TrainedModels
+from fastnst.web.web_config import WebConfig
 
 T = TypeVar("T")
 OWNER_COOKIE = "fastnst_owner"

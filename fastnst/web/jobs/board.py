@@ -23,12 +23,12 @@ from pathlib import Path
 from huey import Huey
 from PIL import Image
 
-from fastnst.web.config import WebConfig
 from fastnst.web.gallery import new_id, token_hash
 from fastnst.web.images import encode_image
 from fastnst.web.jobs.errors import JobEnded, JobNotFound, NotJobOwner, QueueFull, TooManyJobs
 from fastnst.web.jobs.queue import TRAIN, JobRecord, JobStore
 from fastnst.web.trained import NAME_PREFIX, TrainedModels
+from fastnst.web.web_config import WebConfig
 
 log = logging.getLogger(__name__)
 # Style images are kept at most this large (px, long side): the optimisers use 512 px.

@@ -22,11 +22,11 @@ from PIL import Image
 from fastnst.core.devices import resolve_device
 from fastnst.core.errors import FastNSTError, first_line
 from fastnst.core.images import decode_image, resize_long_side, to_pil, to_tensor
-from fastnst.web.config import WebConfig
 from fastnst.web.images import encode_image
 from fastnst.web.jobs.progress import JobCancelled, JobSuperseded, progress_reporter
 from fastnst.web.jobs.queue import TRAIN, JobRecord, JobStore
 from fastnst.web.mail import send_job_mail
+from fastnst.web.web_config import WebConfig
 
 log = logging.getLogger(__name__)
 TASK_NAME = "fastnst.run_job"
@@ -163,8 +163,8 @@ def _artistic(content: torch.Tensor, style_image: Image.Image, record: JobRecord
               on_step: Callable[[int, torch.Tensor], None]) -> Image.Image:
     """Gatys et al. with fastnst-slow's defaults (VGG19, L-BFGS from the content) and the
     job's steps; the style at fastnst-slow's working size."""
-    from fastnst.slow.config import SlowParams
     from fastnst.slow.gatys import transfer_slow
+    from fastnst.slow.slow_config import SlowParams
 
     params = SlowParams(iterations=record.iterations)
     style = to_tensor(resize_long_side(style_image, params.style_size)).unsqueeze(0)
@@ -178,7 +178,7 @@ def _photoreal(content: torch.Tensor, style_image: Image.Image, record: JobRecor
     """Luan et al. with fastnst-photo's defaults and automatic regions: 2/3 of the steps at
     half size, the rest at full size (fastnst-photo's last level is upsampling only at 4x
     the coarsest; here the output size is optimised too, as users asked for a size)."""
-    from fastnst.photoreal.config import PhotoParams
+    from fastnst.photoreal.photo_config import PhotoParams
     from fastnst.photoreal.transfer import transfer_photo
 
     coarse = max(1, round(record.iterations * 2 / 3))

@@ -26,14 +26,14 @@ import torch
 from PIL import Image
 
 from fastnst.core.assets import CONTENT_DIR, PHOTOS_DIR
-from fastnst.core.config import load_config
 from fastnst.core.errors import FastNSTError
 from fastnst.core.images import decode_image, open_image, resize_long_side, to_tensor
+from fastnst.core.settings import load_config
 from fastnst.inference.stylizer import Stylizer
-from fastnst.training.config import TrainConfig
-from fastnst.web.config import WebConfig
+from fastnst.training.train_config import TrainConfig
 from fastnst.web.jobs.progress import PREVIEW_EVERY, JobSuperseded
 from fastnst.web.jobs.queue import JobRecord, JobStore
+from fastnst.web.web_config import WebConfig
 
 log = logging.getLogger(__name__)
 # The photo every training job's previews and result show: a bundled sample, so previews of

@@ -10,9 +10,9 @@ import os
 import signal
 from multiprocessing.process import BaseProcess
 
-from fastnst.web.config import WebConfig
 from fastnst.web.jobs.queue import open_queue
 from fastnst.web.jobs.runner import register_task
+from fastnst.web.web_config import WebConfig
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1  # from linux/prctl.h

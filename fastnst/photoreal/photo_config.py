@@ -15,13 +15,14 @@ from typing import Annotated, Literal
 
 from annotated_types import Ge, Le
 
-from fastnst.core.config import Commas, OrNone, declared, option, settings
 from fastnst.core.errors import FastNSTError, ParameterError
-from fastnst.core.options import Positive, Weight, device_option
-from fastnst.inference.config import SmoothMethod, StylizeConfig
+from fastnst.core.fields import Positive, Weight, device_option
+from fastnst.core.settings import Commas, OrNone, declared, option, settings
+from fastnst.inference.params import SmoothMethod
+from fastnst.inference.stylize_config import StylizeConfig
 from fastnst.losses import affine
-from fastnst.losses.config import GROUP, LossConfig
-from fastnst.slow.config import ImageSize, Optimizer
+from fastnst.losses.loss_config import GROUP, LossConfig
+from fastnst.slow.slow_config import ImageSize, Optimizer
 
 # Luan et al. sec. 3 (and their paper's Fig. 3 setup): content conv4_2, style conv1_1..conv5_1
 # (their released code reads the ReLU outputs of the same layers; --content-layers relu4_2

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from annotated_types import Ge, Le
 
-from fastnst.core.config import Commas, OrNone, ZeroIsNone, option, settings
 from fastnst.core.errors import FastNSTError, ParameterError
+from fastnst.core.fields import MODEL_HELP, MaxPixels, Side, device_option, max_pixels_option
 from fastnst.core.images import IMAGE_SUFFIXES  # folders' suffixes, as the empty-folder error
-from fastnst.core.options import MODEL_HELP, MaxPixels, Side, device_option, max_pixels_option
+from fastnst.core.settings import Commas, OrNone, ZeroIsNone, option, settings
+from fastnst.inference.params import (
+    DEFAULT_STATS_MAX_PIXELS,
+    SmoothMethod,
+    check_batch_size,
+    check_strength,
+    check_tiling,
+)
 
-# Tiled stylizing takes instance-norm statistics from the whole image scaled to at most this
-# many pixels; None: one tile's own pixels with its margins (fastnst.inference.tiling
-# .tile_pixels), so the statistics pass needs no more memory than a tile and --tile bounds the
-# peak whatever the image size (a fixed 4 MP gave 3.5 GB at 2048x1364 with --tile 1024, the
-# tile budget 2.3 GB; README, "Huge images").
-DEFAULT_STATS_MAX_PIXELS: int | None = None
 _SPEED = "speed and memory"
 _CONTROLS = "controls"
-# --smooth-method: fastnst.inference.smoothing ("auto" picks by image size there).
-SmoothMethod = Literal["auto", "matting", "guided"]
-SMOOTH_METHODS: tuple[str, ...] = get_args(SmoothMethod)
 
 
 @settings
@@ -82,10 +80,8 @@ class StylizeConfig:
             raise FastNSTError("--model is required (a checkpoint file or model name)")
         if not self.inputs:
             raise FastNSTError("give at least one input image or folder")
-        # The library's checks (fastnst.inference.stylizer), run before any model loads or
-        # output folder is made; their ParameterErrors name the flags on the command line.
-        from fastnst.inference.stylizer import check_batch_size, check_strength, check_tiling
-
+        # The library's checks, run before any model loads or output folder is made; their
+        # ParameterErrors name the flags on the command line.
         try:
             check_tiling(self.tile, self.stats_max_pixels)
         except ParameterError as err:  # this command's way out: --tile 0 turns tiling off
@@ -95,7 +91,6 @@ class StylizeConfig:
         check_batch_size(self.batch_size)
 
 
-EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
 @settings

@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 from annotated_types import Gt
 
-from fastnst.core.config import Commas, OrNone, option, settings
 from fastnst.core.errors import FastNSTError
-from fastnst.core.options import Count, Positive, Side, device_option
+from fastnst.core.fields import Count, Positive, Side, device_option
+from fastnst.core.settings import Commas, OrNone, option, settings
 
 ENV_PREFIX = "FASTNST_WEB_"
 ALGORITHMS = ("artistic", "photoreal")

@@ -9,10 +9,10 @@ from typing import Annotated, Literal, get_args
 
 from annotated_types import Ge
 
-from fastnst.core.config import Commas, OrNone, ZeroIsNone, declared, option, settings
 from fastnst.core.errors import FastNSTError
-from fastnst.core.options import MaxPixels, Side, Weight, device_option, max_pixels_option
-from fastnst.losses.config import LossConfig, Pooling
+from fastnst.core.fields import MaxPixels, Side, Weight, device_option, max_pixels_option
+from fastnst.core.settings import Commas, OrNone, ZeroIsNone, declared, option, settings
+from fastnst.losses.loss_config import LossConfig, Pooling
 from fastnst.lossnets import LossNetName, layer_names
 
 Optimizer = Literal["lbfgs", "adam"]

@@ -1,4 +1,4 @@
-"""Options several commands share, declared once (see fastnst.core.config.option)."""
+"""Options several commands share, declared once (see fastnst.core.settings.option)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from annotated_types import Ge
 
-from fastnst.core.config import option
+from fastnst.core.settings import option
 
 # PIL refuses images above ~179 MP as decompression bombs; 150 MP still admits a 12000x8000
 # photo (96 MP) while refusing the 40k x 40k bombs that would exhaust memory.

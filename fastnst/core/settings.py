@@ -1,7 +1,7 @@
 """Config dataclasses' machinery: declaring options once, resolving defaults < YAML < flags.
 
 Each command's settings are one frozen dataclass (in the package of its feature, e.g.
-`fastnst.training.config.TrainConfig`). Every field is declared with `option()`, which
+`fastnst.training.train_config.TrainConfig`). Every field is declared with `option()`, which
 holds its default, help text, metavar and choices: the command-line flags are generated
 from them (fastnst.core.flags) and configs/default.yaml is checked against them, so each
 default lives in one place.

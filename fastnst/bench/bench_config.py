@@ -8,9 +8,9 @@ from annotated_types import Ge
 from pydantic import BeforeValidator
 
 from fastnst.core.assets import PHOTOS_DIR, STYLES_DIR
-from fastnst.core.config import Commas, OrNone, option, settings
 from fastnst.core.errors import FastNSTError
-from fastnst.core.options import Count, Positive, Side, device_option
+from fastnst.core.fields import Count, Positive, Side, device_option
+from fastnst.core.settings import Commas, OrNone, option, settings
 
 TASKS = ("inference", "train")
 
@@ -36,7 +36,7 @@ Sizes = Annotated[tuple[tuple[Annotated[int, Ge(1)], Annotated[int, Ge(1)]], ...
 
 
 @settings
-class BenchOptions:
+class BenchConfig:
     """What `fastnst-bench` measures."""
 
     output: str = option("bench.json", "the report", flags=("-o", "--output"), metavar="JSON")

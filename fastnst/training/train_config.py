@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 
 from annotated_types import Gt, Le
 
-from fastnst.core.config import Commas, OrNone, ZeroIsNone, option, settings
 from fastnst.core.errors import FastNSTError
-from fastnst.core.options import DEFAULT_MAX_PIXELS, Count, MaxPixels, Positive, Side, Weight
-from fastnst.losses.config import LossConfig
+from fastnst.core.fields import DEFAULT_MAX_PIXELS, Count, MaxPixels, Positive, Side, Weight
+from fastnst.core.settings import Commas, OrNone, ZeroIsNone, option, settings
+from fastnst.losses.loss_config import LossConfig
 
 Precision = Literal["auto", "32", "16-mixed", "bf16-mixed"]
 _OPT, _HW, _LOG, _EVAL = "optimization", "hardware", "logging", "quality report"

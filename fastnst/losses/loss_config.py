@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastnst.core.config import Commas, OrNone, ZeroIsNone, option, settings
 from fastnst.core.errors import FastNSTError
-from fastnst.core.options import MaxPixels, Side, Weight, max_pixels_option
+from fastnst.core.fields import MaxPixels, Side, Weight, max_pixels_option
+from fastnst.core.settings import Commas, OrNone, ZeroIsNone, option, settings
 from fastnst.lossnets import LossNetName
 
 GROUP = "perceptual loss"

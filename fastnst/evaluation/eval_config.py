@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastnst.core.config import Commas, OrNone, ZeroIsNone, declared, option, settings
 from fastnst.core.errors import FastNSTError
-from fastnst.core.options import Count, MaxPixels, Side, device_option, max_pixels_option
+from fastnst.core.fields import Count, MaxPixels, Side, device_option, max_pixels_option
+from fastnst.core.settings import Commas, OrNone, ZeroIsNone, declared, option, settings
+from fastnst.inference.params import check_batch_size
 
 _MODEL = "checkpoint or model name"
 
@@ -44,7 +45,6 @@ class EvalConfig:
             raise FastNSTError("--model is required (a checkpoint file or model name)")
         if not self.content:
             raise FastNSTError("--content is required (a folder of photos)")
-        from fastnst.inference.stylizer import check_batch_size  # here: parsing imports no torch
 
         check_batch_size(self.batch_size)
         _check_json(self.output)
@@ -72,7 +72,6 @@ class VideoEvalConfig:
             raise FastNSTError("give the video file to score")
         if not self.model:
             raise FastNSTError("--model is required (a checkpoint file or model name)")
-        from fastnst.inference.stylizer import check_batch_size  # here: parsing imports no torch
 
         check_batch_size(self.batch_size)
         _check_json(self.output)
