@@ -66,9 +66,13 @@ def test_short_run_lowers_style_loss_and_logs_everything(tmp_path, photos, style
     events.Reload()
     tags = events.Tags()
     for tag in ("train/content", "train/tv", "train/total", "lr",
-                "throughput/images_per_s", "data/skipped_images"):
+                "train/device/samples_per_sec", "data/skipped_images"):
         assert tag in tags["scalars"], tag
     assert {"samples/content", "samples/stylized"} <= set(tags["images"])
+    # Images a second at every logged step after the first (log_every 1: each over one step).
+    rates = scalars(run_dir, "train/device/samples_per_sec")
+    assert len(rates) == 23 and len({step for step, _ in rates}) == 23, rates
+    assert all(rate > 0 for _, rate in rates)
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "config.yaml").is_file()
     payload = torch.load(output, weights_only=True)

@@ -1,5 +1,5 @@
-"""Training callbacks: throughput, stylized sample images, progress for a caller, the quality
-report, atomic checkpoint files."""
+"""Training callbacks: the batch size for throughput, stylized sample images, progress for a
+caller, the quality report, atomic checkpoint files."""
 
 from __future__ import annotations
 
@@ -19,30 +19,10 @@ from fastnst.evaluation.quality import HeldOutPhotos
 from fastnst.models.johnson import select_style
 
 
-class Throughput(L.Callback):
-    """Logs throughput/images_per_s (all processes together) every `every` steps.
-
-    Kept rather than Lightning's ThroughputMonitor, which logs under its own fixed keys
-    (train/samples_per_sec, train/device/...): throughput/images_per_s is the documented key
-    (STYLE.md, README, the GPU kit's rate stage reads it), and this one line of arithmetic
-    needs no batch-size function or FLOP count."""
-
-    def __init__(self, every: int) -> None:
-        self.every = every
-        self.images = 0
-        self.started: float | None = None
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
-                           outputs: Any, batch: dict[str, Any], batch_idx: int) -> None:
-        now = time.perf_counter()
-        if self.started is None:  # the first step includes warm-up; start timing after it
-            self.started = now
-            return
-        self.images += batch["images"].shape[0] * trainer.world_size
-        if trainer.global_step % self.every == 0:
-            pl_module.log("throughput/images_per_s", self.images / (now - self.started),
-                          rank_zero_only=True)
-            self.images, self.started = 0, now
+def batch_images(batch: dict[str, Any]) -> int:
+    """Images in one process's batch: Lightning's ThroughputMonitor counts samples with it
+    (and multiplies by the number of processes for the all-process rate)."""
+    return int(batch["images"].shape[0])
 
 
 class SampleImages(L.Callback):

@@ -76,6 +76,10 @@ class StyleTransferModule(L.LightningModule):
     processes and over resumes (kept in the Lightning checkpoint under "fastnst_counts").
     """
 
+    # Read by Lightning's ThroughputMonitor; None: no FLOP rate or MFU logged (a step's
+    # FLOPs depend on the crop, which the curriculum changes; fastnst-bench counts them).
+    flops_per_batch: int | None = None
+
     def __init__(self, config: TrainConfig, hparams: dict[str, Any]) -> None:
         """hparams: plain data saved in every Lightning checkpoint: {"config": the resolved
         config (fastnst.core.settings.config_to_dict), "style_name", "style_sha256"}; the

@@ -12,7 +12,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ThroughputMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from fastnst.core.assets import CONTENT_DIR
@@ -26,7 +26,7 @@ from fastnst.training.callbacks import (
     AtomicCheckpointIO,
     QualityReport,
     SampleImages,
-    Throughput,
+    batch_images,
 )
 from fastnst.training.datamodule import PhotoDataModule, run_seed
 from fastnst.training.module import StyleTransferModule
@@ -171,7 +171,10 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
             ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
                             every_n_train_steps=config.checkpoint_every),
             LearningRateMonitor(logging_interval="step"),  # "lr", every log_every steps
-            Throughput(config.log_every),
+            # train/device/samples_per_sec (images a second in one process; with several,
+            # train/samples_per_sec for all) over the last log_every steps, so the first
+            # step's warm-up is out of every figure but the first log's, which it skips.
+            ThroughputMonitor(batch_size_fn=batch_images, window_size=config.log_every + 1),
             SampleImages(samples, config.image_every),
             quality,
             *callbacks,

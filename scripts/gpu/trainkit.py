@@ -131,7 +131,7 @@ def rate(args: argparse.Namespace, train_flags: list[str]) -> int:
     model, wall, clock, meta = run_training(Path(args.style), "rate", args.steps, args,
                                             train_flags)
     scalars = tensorboard_scalars(Path(args.work) / "runs" / "rate")
-    logged = [value for _, value in scalars.get("throughput/images_per_s", [])]
+    logged = [value for _, value in scalars.get("train/device/samples_per_sec", [])]
     report = {
         "steps": meta["steps"], "images_seen": meta["images_seen"],
         "batch_size": meta["config"]["batch_size"], "precision": meta["config"]["precision"],
