@@ -106,3 +106,21 @@ def test_loss_network_defaults_follow_the_network():
 def test_bundled_config_by_name():
     config = load_config(TrainConfig, ["debug"], REQUIRED)
     assert config.image_size == 64 and config.max_steps == 4
+
+
+@pytest.mark.parametrize("config_cls", ["slow", "photo"])
+@pytest.mark.parametrize("missing", ["content", "style", "output"])
+def test_slow_and_photo_configs_name_the_missing_path(config_cls, missing):
+    """fastnst-slow and fastnst-photo: the paths are required from any source, and the
+    algorithm's values are checked by its own parameters (in flags' words on the command)."""
+    from fastnst.photoreal.photo_config import PhotoConfig
+    from fastnst.slow.slow_config import SlowConfig
+
+    cls = {"slow": SlowConfig, "photo": PhotoConfig}[config_cls]
+    paths = {"content": "photo.jpg", "style": "style.jpg", "output": "out.png"}
+    with pytest.raises(FastNSTError, match=f"^--{missing} is required$"):
+        load_config(cls, [], {**paths, missing: ""})
+    config = load_config(cls, [], paths)
+    assert (config.content, config.params.content_weight) == ("photo.jpg", config.content_weight)
+    with pytest.raises(ParameterError, match="content_weight must be >= 0"):
+        load_config(cls, [], {**paths, "content_weight": -1.0})

@@ -139,6 +139,29 @@ def declared(cls: type[Any], name: str) -> Any:
     return dataclasses.field(default=field.default, metadata=field.metadata)
 
 
+def params_of(config: Any, params_cls: type[C]) -> C:
+    """The library parameters `params_cls` of a command config that declares each of their
+    fields (with `declared`), built from the config's values: the library's own checks run
+    (ParameterError in its words; the command names the flag)."""
+    return params_cls(**{field.name: getattr(config, field.name)
+                         for field in dataclasses.fields(params_cls)})  # type: ignore[arg-type]
+
+
+def adopt_params(config: Any, params: Any) -> None:
+    """Write the values `params` resolved (defaults filled in by the library's rules) back
+    onto the frozen command `config` that declares the same fields."""
+    for field in dataclasses.fields(params):
+        object.__setattr__(config, field.name, getattr(params, field.name))
+
+
+def require(config: Any, names: tuple[str, ...]) -> None:
+    """FastNSTError '--NAME is required' for the first of `names` that `config` leaves empty:
+    required, but from any source (a YAML file may name them), so checked once all are read."""
+    for name in names:
+        if not getattr(config, name):
+            raise FastNSTError(f"--{name.replace('_', '-')} is required")
+
+
 def _literal_choices(annotation: Any) -> tuple[Any, ...] | None:
     """The values of a Literal annotation (inside Annotated / Optional), else None."""
     while typing.get_origin(annotation) is Annotated:

@@ -10,14 +10,22 @@ affine term and TV as per-pixel means, images in [0, 1]).
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Annotated, Literal
 
 from annotated_types import Ge, Le
 
 from fastnst.core.errors import FastNSTError, ParameterError
 from fastnst.core.fields import Positive, Weight, device_option
-from fastnst.core.settings import Commas, OrNone, declared, option, settings
+from fastnst.core.settings import (
+    Commas,
+    OrNone,
+    adopt_params,
+    declared,
+    option,
+    params_of,
+    require,
+    settings,
+)
 from fastnst.inference.params import SmoothMethod
 from fastnst.inference.stylize_config import StylizeConfig
 from fastnst.losses import affine
@@ -157,12 +165,8 @@ class PhotoConfig(LossConfig):
     seed: int = declared(PhotoParams, "seed")
 
     def __post_init__(self) -> None:
-        resolved = self.params  # raises ParameterError for a bad value: the CLI names its flag
-        for field in fields(PhotoParams):
-            object.__setattr__(self, field.name, getattr(resolved, field.name))
-        for name in ("content", "style", "output"):
-            if not getattr(self, name):
-                raise FastNSTError(f"--{name} is required")
+        adopt_params(self, self.params)  # ParameterError for a bad value: the CLI names its flag
+        require(self, ("content", "style", "output"))
         if bool(self.content_mask) != bool(self.style_mask):
             raise FastNSTError("--content-mask and --style-mask go together: give both or "
                                "neither (then --auto-masks finds regions)")
@@ -170,5 +174,4 @@ class PhotoConfig(LossConfig):
     @property
     def params(self) -> PhotoParams:
         """The algorithm's parameters of this command (no paths, device or output options)."""
-        return PhotoParams(**{field.name: getattr(self, field.name)
-                              for field in fields(PhotoParams)})
+        return params_of(self, PhotoParams)

@@ -4,14 +4,23 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Annotated, Literal, get_args
 
 from annotated_types import Ge
 
 from fastnst.core.errors import FastNSTError
 from fastnst.core.fields import MaxPixels, Side, Weight, device_option, max_pixels_option
-from fastnst.core.settings import Commas, OrNone, ZeroIsNone, declared, option, settings
+from fastnst.core.settings import (
+    Commas,
+    OrNone,
+    ZeroIsNone,
+    adopt_params,
+    declared,
+    option,
+    params_of,
+    require,
+    settings,
+)
 from fastnst.losses.loss_config import LossConfig, Pooling
 from fastnst.lossnets import LossNetName, layer_names
 
@@ -68,19 +77,13 @@ class SlowConfig(LossConfig):
     seed: int = declared(SlowParams, "seed")
 
     def __post_init__(self) -> None:
-        resolved = self.params  # raises ParameterError for a bad value: the CLI names its flag
-        for field in fields(SlowParams):
-            object.__setattr__(self, field.name, getattr(resolved, field.name))
-        # Required, but from any source (a YAML file may name them): checked once all are read.
-        for name in ("content", "style", "output"):
-            if not getattr(self, name):
-                raise FastNSTError(f"--{name} is required")
+        adopt_params(self, self.params)  # ParameterError for a bad value: the CLI names its flag
+        require(self, ("content", "style", "output"))
 
     @property
     def params(self) -> SlowParams:
         """The algorithm's parameters of this command (everything but the paths and device)."""
-        return SlowParams(**{field.name: getattr(self, field.name)
-                             for field in fields(SlowParams)})
+        return params_of(self, SlowParams)
 
 
 # The layers `fastnst-invert` rebuilds the photo from by default: one per block, shallow to
