@@ -10,10 +10,20 @@ ASSETS = PACKAGE_DIR / "assets"
 CONTENT_DIR = ASSETS / "content"  # sample photos for commands and docs
 PHOTOS_DIR = ASSETS / "photos"  # 8 COCO photos: a miniature training set
 STYLES_DIR = ASSETS / "styles"  # style images
-# The repository's configs/ and checkpoints/ (beside fastnst/), installed as these two packages
-# (pyproject.toml's package-dir): importlib finds them in a wheel and in an editable install.
-CONFIGS_DIR = Path(str(files("fastnst.configs")))  # default.yaml, debug.yaml, fast.yaml, ...
-SHIPPED_MODELS_DIR = Path(str(files("fastnst.checkpoints")))  # shipped styles + manifest.json
+
+
+def _package_data(package: str, folder: str) -> Path:
+    """The repository's `folder` (beside fastnst/), installed as `package` (pyproject.toml's
+    package-dir): importlib finds it in a wheel and in an editable install; a checkout run
+    without installing (PYTHONPATH=., as the GPU kit runs) has only the folder itself."""
+    try:
+        return Path(str(files(package)))
+    except ModuleNotFoundError:
+        return PACKAGE_DIR.parent / folder
+
+
+CONFIGS_DIR = _package_data("fastnst.configs", "configs")  # default.yaml, debug.yaml, ...
+SHIPPED_MODELS_DIR = _package_data("fastnst.checkpoints", "checkpoints")  # styles + manifest
 
 _STYLE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
