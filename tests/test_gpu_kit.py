@@ -30,7 +30,7 @@ def carry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "scripts/gpu/carry.py", "--photos", str(ASSETS / "photos"),
                     "--styles", str(ASSETS / "styles"), "--eval", str(ASSETS / "content"),
                     "--style-names", *STYLES, "--out", str(folder), "--limit-mib", "1000",
-                    "--workers", "1"], cwd=ROOT, check=True, capture_output=True)
+                    "--no-site", "--workers", "1"], cwd=ROOT, check=True, capture_output=True)
     return folder
 
 

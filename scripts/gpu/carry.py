@@ -28,6 +28,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +86,25 @@ def tree_bytes() -> tuple[int, int]:
     return total([]), total(["-o", "--exclude-standard"])
 
 
+# The GPU machine (docs/gpu.md) has torch and Lightning but no package index and not these
+# (the 0.3 configs need them); run.sh puts .carry/site on PYTHONPATH. Measured 2026-12-04.
+GPU_MISSING = ("pydantic", "pydantic-settings")
+GPU_PYTHON = "3.12"
+
+
+def add_site_packages(site: Path) -> None:
+    """Download GPU_MISSING and their dependencies as wheels for the GPU machine's Python
+    (x86_64 manylinux) from this machine's package index and unpack them into `site`."""
+    with tempfile.TemporaryDirectory() as wheels:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
+                        "--python-version", GPU_PYTHON, "--implementation", "cp",
+                        "--platform", "manylinux2014_x86_64", "-d", wheels, *GPU_MISSING],
+                       check=True)
+        for wheel in sorted(Path(wheels).glob("*.whl")):
+            with zipfile.ZipFile(wheel) as archive:
+                archive.extractall(site)
+
+
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -99,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
                         "SHARED/photos/bsds500/test)")
     parser.add_argument("--style-names", nargs="+", default=list(SHIPPED_STYLES))
     parser.add_argument("--out", type=Path, default=ROOT / ".carry")
-    parser.add_argument("--max-photos", type=int, default=1400)
+    parser.add_argument("--max-photos", type=int, default=600,
+                        help="training photos (600: the tree, site/ and the rest fit 62 MiB)")
+    parser.add_argument("--site", action=argparse.BooleanOptionalAction, default=True,
+                        help="site/: the wheels of the packages the GPU machine lacks "
+                        f"({', '.join(GPU_MISSING)}), unpacked for Python {GPU_PYTHON}")
     parser.add_argument("--quality", type=int, default=80,
                         help="training photos' JPEG quality (80: 1,400 photos take ~26 MiB)")
     parser.add_argument("--limit-mib", type=float, default=62.0)
@@ -128,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "styles").mkdir()
     for style in styles:
         shutil.copyfile(style, args.out / "styles" / style.name)
+    if args.site:
+        add_site_packages(args.out / "site")
     side = cache_side(256)
     n_photos, photo_bytes = encode_all(photos, photos_root, args.out / "photos", "square",
                                        side, args.quality, args.workers)

@@ -19,10 +19,11 @@ fi
 cd "$(dirname "$0")/../.."
 : "${OUT:?set OUT to the folder results go to}"
 mkdir -p "$OUT"
-CARRY=${FASTNST_CARRY:-.carry}
+CARRY=$(realpath -m "${FASTNST_CARRY:-.carry}")   # absolute: tests run from other folders
 WORK=${FASTNST_GPU_WORK:-runs/gpu}    # runs/ is git-ignored and kept between device calls
 PY=${PYTHON:-python3}
-export PYTHONPATH="$PWD:$PWD/scripts/gpu${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+# .carry/site: the packages the GPU machine lacks (pydantic, pydantic-settings; carry.py).
+export PYTHONPATH="$PWD:$PWD/scripts/gpu:$CARRY/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export FASTNST_VGG19_WEIGHTS="$CARRY/vgg19_caffe_q.bin"
 LOG="$OUT/$MODE.log"
 SUMMARY="$OUT/stages_$MODE.json"
