@@ -86,6 +86,24 @@ def test_a_mix_interpolates_norm_parameters_not_pixels(photo):
     assert not any(parameter.dim() == 2 for parameter in mixed.parameters())  # a plain net
 
 
+@pytest.mark.parametrize("device, dtype", [
+    ("cpu", torch.float64),
+    pytest.param("cuda", torch.float32, marks=pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="needs CUDA")),
+])
+def test_a_style_is_selected_on_the_device_and_dtype_the_net_has(photo, device, dtype):
+    # A run's end-of-training score selects each style of the net it trains, which lives on
+    # the GPU (the first multi-style run on CUDA failed there).
+    torch.manual_seed(0)
+    net = TransformerNet(width=0.25, num_residual=1, styles=("a", "b")).eval()
+    net = net.to(device=device, dtype=dtype)
+    with torch.no_grad():
+        plain = select_style(net, {"a": 0.25, "b": 0.75})
+        assert next(plain.parameters()).device.type == device
+        expected = net(photo.to(device, dtype), style=torch.tensor([0.25, 0.75]).to(device, dtype))
+        assert torch.allclose(plain(photo.to(device)).double(), expected.double(), atol=1e-4)
+
+
 def test_mix_spec_errors_name_the_problem():
     styles = ("candy", "mosaic")
     assert parse_style_mix("candy", styles) == {"candy": 1.0}

@@ -278,7 +278,9 @@ def select_style(net: TransformerNet, mix: dict[str, float]) -> TransformerNet:
     for key, value in net.state_dict().items():
         if key.endswith((".weight", ".bias")) and value.dim() == 2 and \
                 value.shape[0] == len(net.styles):  # (K, C) norm rows -> (C,)
-            value = (weights @ value)[0]
+            # On the rows' device and dtype: the net may be on a GPU or in half precision
+            # (the end-of-training score of a multi-style run on CUDA failed here).
+            value = (weights.to(value) @ value)[0]
         state[key] = value
     plain.load_state_dict(state)
     return plain.to(next(net.parameters()).device).eval()

@@ -189,7 +189,11 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
     train_seconds = round(module.train_seconds, 1)
     trainer.save_checkpoint(last, weights_only=False)  # full state, for --resume
     if trainer.is_global_zero:
-        quality.score(trainer, module)  # a no-op unless fit ran no steps (e.g. resumed at the end)
+        # The final score, after the checkpoint above: whatever fails here, --resume finds the
+        # trained weights (it then runs no steps and scores again).
+        quality.score(trainer, module)
+        if trainer.logger is not None:  # fit closed it; the score above opened a new event file
+            trainer.logger.finalize("success")
         reports = {name: _quality_block(config, quality, name) for name in styles}
         output.parent.mkdir(parents=True, exist_ok=True)
         meta: dict[str, Any] = {
