@@ -131,6 +131,9 @@ def test_training_on_a_cache(tmp_path, photos, style_image):
     payload = torch.load(output, weights_only=True)
     assert payload["meta"]["steps"] == 2
     assert payload["meta"]["images_seen"] == 2 * config.batch_size
+    # fastnst-info shows where the model learned: the cache's photos, not its 0 image files.
+    photo_count = len(list(photos.rglob("*.jpg")))
+    assert payload["meta"]["data"] == f"{photo_count} photos in a photo cache named 'cache'"
 
 
 def test_fewer_photos_than_the_batch_warns(photos, recwarn):

@@ -28,6 +28,7 @@ from fastnst.training.callbacks import (
     SampleImages,
     batch_images,
 )
+from fastnst.training.cache import is_cache, read_cache_index
 from fastnst.training.datamodule import PhotoDataModule, run_seed
 from fastnst.training.module import StyleTransferModule
 from fastnst.training.photos import load_samples
@@ -241,8 +242,11 @@ def describe_data(data: str | Path) -> str:
     """The training data in words, for the model's metadata: the folder's name and how many
     images it holds, not a path on the machine that trained it."""
     folder = Path(data)
+    name = folder.resolve().name
+    if is_cache(folder):
+        return (f"{read_cache_index(folder)['shape'][0]} photos in a photo cache named {name!r}")
     try:
         count = len(list_images([folder]))
     except FastNSTError:
         count = 0
-    return f"{count} images in a folder named {folder.resolve().name!r}"
+    return f"{count} images in a folder named {name!r}"
