@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     manifest_path = SHIPPED_MODELS_DIR / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest[args.name] = {"file": target.name, "sha256": file_sha256(target),
-                           "bytes": target.stat().st_size, "styles": hashes,
+                           "bytes": target.stat().st_size,
+                           # A multi-style file lists its styles; a plain one has one image.
+                           **({"styles": hashes} if net.styles  # type: ignore[union-attr]
+                              else {"style_sha256": hashes[styles[0]]}),
                            "steps": meta.get("steps"), "images_seen": meta.get("images_seen"),
                            "weights_dtype": "float16", "trained_on": args.trained_on}
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")

@@ -29,8 +29,9 @@ MAX_BYTES = 7 * 1024 * 1024  # issue 17: at most 7 MB per file
 EIGHT = ("starry_night", "la_muse", "composition_vii", "wave", "candy", "mosaic", "the_scream",
          "udnie")
 # {style name: model file stem} over every shipped file, as bare names resolve: a file named
-# after the style first, else the first multi-style file by name that has it (`starry_night`
-# is paintings:starry_night, not paintings_w05:starry_night).
+# after the style first (`starry_night` is starry_night.ckpt, the GPU-trained one), else the
+# first multi-style file by name that has it (`candy` is paintings:candy, not
+# paintings_w05:candy).
 STYLES = {style: name for name, entry in sorted(MANIFEST.items(), reverse=True)
           for style in entry.get("styles", ())}
 STYLES.update({name: name for name, entry in MANIFEST.items() if "styles" not in entry})
