@@ -76,16 +76,20 @@ def test_check_runs_every_stage(carry, tmp_path):
     assert len(missing.stderr.strip().splitlines()) == 1
 
 
-def test_ship_retrains_every_style_in_one_process_and_packs(carry, tmp_path):
+def test_ship_retrains_every_style_in_one_model_and_packs(carry, tmp_path):
+    # The default: every style in one multi-style model, warm-started from the shipped
+    # paintings (one file for all styles, which the repository can ship).
     result = run_kit("ship", carry, tmp_path, FASTNST_GPU_BUDGET_S="200")
     assert result.returncode == 0, log_tail(tmp_path, "ship")
     out = tmp_path / "out"
     summary = json.loads((out / "ship.json").read_text())
     assert summary["calibration"]["steps"] == 2 and summary["calibration"]["step_s"] > 0
+    run = summary["runs"]["paintings"]
+    assert list(summary["runs"]) == ["paintings"] and sorted(run["styles"]) == sorted(STYLES)
+    assert run["steps"] >= 1 and run["images_seen"] == 2 * run["steps"]  # debug recipe: batch 2
     assert set(summary["styles"]) == set(STYLES)
     for name, style in summary["styles"].items():
-        assert style["steps"] >= 1 and style["eval_exit_code"] == 0, name
-        assert style["images_seen"] == 2 * style["steps"]  # debug recipe: batch 2
+        assert style["run"] == "paintings" and style["eval_exit_code"] == 0, name
         assert style["eval"]["style_error"] > 0 and style["eval"]["content_error"] > 0
     files = sorted(p.name for p in out.iterdir())
     assert len(files) <= 6 and all((out / f).stat().st_size < 16 * 2**20 for f in files)
@@ -95,11 +99,12 @@ def test_ship_retrains_every_style_in_one_process_and_packs(carry, tmp_path):
     for archive in ("models_1.tar", "results_1.tar"):
         with tarfile.open(out / archive) as tar:
             tar.extractall(unpacked, filter="data")
+    net, meta = load_model(unpacked / "models" / "paintings.ckpt")
+    assert sorted(net.styles) == sorted(STYLES) and meta["steps"] == run["steps"]
+    assert meta["init"] == "paintings"
+    assert all(torch.isfinite(p).all() for p in net.parameters())
     for name in STYLES:
-        net, meta = load_model(unpacked / "models" / f"{name}.ckpt")
-        assert meta["style"] == name and meta["steps"] == summary["styles"][name]["steps"]
-        assert all(torch.isfinite(p).all() for p in net.parameters())
         scored = json.loads((unpacked / "eval" / f"{name}.json").read_text())
         assert scored["model_style"] == name and scored["num_images"] == 4
-        scalars = json.loads((unpacked / "scalars" / f"{name}.json").read_text())
-        assert scalars["train/total"][0][1] > 0  # [step, value] pairs from TensorBoard
+    scalars = json.loads((unpacked / "scalars" / "paintings.json").read_text())
+    assert scalars["train/total"][0][1] > 0  # [step, value] pairs from TensorBoard

@@ -22,13 +22,13 @@ from fastnst.core.images import list_images, open_image
 from fastnst.core.settings import config_to_dict, load_config, save_config
 from fastnst.evaluation.quality import format_quality
 from fastnst.models.checkpoint import TRAINED_MODELS_DIR, file_sha256, save_model
+from fastnst.training.cache import is_cache, read_cache_index
 from fastnst.training.callbacks import (
     AtomicCheckpointIO,
     QualityReport,
     SampleImages,
     batch_images,
 )
-from fastnst.training.cache import is_cache, read_cache_index
 from fastnst.training.datamodule import PhotoDataModule, run_seed
 from fastnst.training.module import StyleTransferModule
 from fastnst.training.photos import load_samples

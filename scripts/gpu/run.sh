@@ -48,21 +48,27 @@ for need in "$CARRY/vgg19_caffe_q.bin" "$CARRY/styles" "$CARRY/photos" "$CARRY/e
 done
 # fastnst-train flags of the rate and ship runs (one word each: they travel as a string).
 if [[ $DRY == 1 ]]; then
-    SHIP_RECIPE="--config debug --image-size 32 --style-size 64 --eval-size 32 --val-images 1 --image-every 1000 --checkpoint-every 1000"
+    SHIP_RECIPE="--config debug --image-size 32 --style-size 64 --eval-size 32 --val-images 1 --image-every 1000 --checkpoint-every 1000 --init paintings"
     RATE_STEPS=3 CALIB_STEPS=2 SKIP_STEPS=1 EVAL_SIZE=32 CACHE_SIZE=32
 else
     # The large-batch GPU recipe (configs/fast.yaml), eager: a compile per style would cost
     # about a minute each out of the budget (docs/gpu.md: measure --compile separately).
-    SHIP_RECIPE="--config fast --no-compile --image-every 100000 --checkpoint-every 100000 --log-every 10"
+    # Warm start from the shipped paintings (each style from its own norm row), at its content
+    # weight: on the H200 this gave all eight styles 22-33% closer to their paintings in ~62 s
+    # each (checkpoints/README.md).
+    SHIP_RECIPE="--config fast --no-compile --image-every 100000 --checkpoint-every 100000 --log-every 10 --init paintings --content-weight 2e-5 --warmup-steps 10"
     RATE_STEPS=150 CALIB_STEPS=30 SKIP_STEPS=10 EVAL_SIZE=256 CACHE_SIZE=256
 fi
 SHIP_RECIPE=${FASTNST_GPU_TRAIN_FLAGS:-$SHIP_RECIPE}
+# ship: all styles in one multi-style model of this name (one 3.4 MB file, which the
+# repository can ship); set it empty for one model per style.
+SHIP_AS=${FASTNST_GPU_SHIP_AS-paintings}
 QUICK=configs/quick.yaml
 FIRST_STYLE=starry_night
 [[ -f $CARRY/styles/$FIRST_STYLE.jpg ]] || FIRST_STYLE=$(basename "$(ls "$CARRY"/styles/*.jpg | head -1)" .jpg)
 BUDGET=${FASTNST_GPU_BUDGET_S:-420}
 # `timeout` runs each stage in a child bash (and kills its whole process group at the cap).
-export DRY CARRY WORK PY OUT SHIP_RECIPE RATE_STEPS CALIB_STEPS SKIP_STEPS EVAL_SIZE \
+export DRY CARRY WORK PY OUT SHIP_RECIPE SHIP_AS RATE_STEPS CALIB_STEPS SKIP_STEPS EVAL_SIZE \
     CACHE_SIZE QUICK FIRST_STYLE BUDGET
 
 # stage NAME CAP_SECONDS COMMAND...: run COMMAND into the log under `timeout`, given at most
@@ -214,7 +220,8 @@ ship() {
     "$PY" scripts/gpu/trainkit.py ship --styles "${styles[@]}" --data "$WORK/cache$CACHE_SIZE" \
         --eval "$CARRY/eval" --eval-size "$EVAL_SIZE" --work "$WORK/ship" --out "$OUT" \
         --budget-s "$BUDGET" --calib-steps "$CALIB_STEPS" --skip-steps "$SKIP_STEPS" \
-        ${goal:+--goal-images "$goal"} $([[ $DRY == 1 ]] && echo --max-steps 3) "${recipe[@]}"
+        ${goal:+--goal-images "$goal"} ${SHIP_AS:+--together "$SHIP_AS"} \
+        $([[ $DRY == 1 ]] && echo --max-steps 3) "${recipe[@]}"
 }
 
 export -f environment photo_cache cuda_tests bench train_rate quick_recipe quick_images ship

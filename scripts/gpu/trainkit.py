@@ -10,13 +10,16 @@ which hold cuDNN autotuning and the data loader's start) and the run's overall i
 
 `ship`: retrains every style in this one process (each `fastnst-train` process pays its
 start-up again), sized by the time budget rather than a fixed step count: a short
-calibration run measures the seconds per step and the fixed cost of a run, then each style
-gets max-steps = (its share of the time left - fixed cost - its eval) / seconds per step,
+calibration run measures the seconds per step and the fixed cost of a run, then each run
+gets max-steps = (its share of the time left - fixed cost - its evals) / seconds per step,
 so its learning-rate schedule runs to the end; a Lightning Timer stops it at its share if
-the estimate was wrong. After each style: fastnst-eval on --eval, the TensorBoard scalars
-as JSON, and ship.json rewritten (a style that fails later loses nothing before it). At the
-end the models (trained with --half), eval JSON and scalars are packed into at most
---max-files files of at most 15 MiB under OUTDIR (the device returns 8 files of 16 MiB).
+the estimate was wrong. A run is one style (a 3.4 MB model each), or with `--together NAME`
+all the styles in one multi-style model NAME (one 3.4 MB file for all: what the repository
+can ship, since the tree travels to the GPU). After each run: fastnst-eval of each of its
+styles on --eval, the TensorBoard scalars as JSON, and ship.json rewritten (a run that fails
+later loses nothing before it). At the end the models (trained with --half), eval JSON and
+scalars are packed into at most --max-files files of at most 15 MiB under OUTDIR (the
+device returns 8 files of 16 MiB).
 
 Flags this script does not know go to fastnst-train for every run (e.g. --config fast).
 """
@@ -87,13 +90,14 @@ class StepClock(L.Callback):
         return self.images / self.seconds if self.steps and self.seconds else None
 
 
-def run_training(style: Path, name: str, steps: int, args: argparse.Namespace,
+def run_training(styles: list[Path], name: str, steps: int, args: argparse.Namespace,
                  train_flags: list[str], extra: list[L.Callback] = ()
                  ) -> tuple[Path, float, StepClock, dict[str, Any]]:
-    """One fastnst-train run in this process: (model file, wall s, its clock, model meta)."""
+    """One fastnst-train run of `styles` (two or more: one multi-style model) in this process:
+    (model file, wall s, its clock, model meta)."""
     work = Path(args.work)
     (work / "models").mkdir(parents=True, exist_ok=True)
-    argv = [*train_flags, "--style", str(style), "--data", args.data, "--name", name,
+    argv = [*train_flags, "--style", *map(str, styles), "--data", args.data, "--name", name,
             "--runs-dir", str(work / "runs"), "--output", str(work / "models" / f"{name}.ckpt"),
             "--max-steps", str(steps), "--half"]
     files, flags = TRAIN.flags(argv)
@@ -128,7 +132,7 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def rate(args: argparse.Namespace, train_flags: list[str]) -> int:
-    model, wall, clock, meta = run_training(Path(args.style), "rate", args.steps, args,
+    model, wall, clock, meta = run_training([Path(args.style)], "rate", args.steps, args,
                                             train_flags)
     scalars = tensorboard_scalars(Path(args.work) / "runs" / "rate")
     logged = [value for _, value in scalars.get("train/device/samples_per_sec", [])]
@@ -189,20 +193,24 @@ def ship(args: argparse.Namespace, train_flags: list[str]) -> int:
                                "goal_images_seen": args.goal_images, "styles": {}}
 
     # Calibration: seconds per step and the fixed cost of one run (start-up, quality report,
-    # saving), on the first style; its model is thrown away.
-    _, wall, clock, _ = run_training(styles[0], "calibration", args.calib_steps, args,
+    # saving), on the first style; its model is thrown away. A multi-style step costs the
+    # same: the batch is the same size, each image against its own style's Grams.
+    _, wall, clock, _ = run_training(styles[:1], "calibration", args.calib_steps, args,
                                      train_flags)
     step_s = clock.step_s or wall / args.calib_steps
     fixed_s = max(0.0, wall - args.calib_steps * step_s)
-    eval_s = fixed_s  # a guess until the first eval is timed
+    eval_s = fixed_s  # a guess per style until the first eval is timed
     summary["calibration"] = {"steps": args.calib_steps, "wall_s": round(wall, 1),
                               "step_s": round(step_s, 4), "fixed_s": round(fixed_s, 1)}
     print(f"ship: calibration {step_s * 1000:.0f} ms/step, {fixed_s:.1f} s fixed per run")
 
-    for i, style in enumerate(styles):
-        name = style.stem
-        share = (deadline - time.perf_counter()) / (len(styles) - i)
-        train_s = share - fixed_s - eval_s
+    # Each run: (model name, its styles).
+    runs = ([(args.together, styles)] if args.together
+            else [(style.stem, [style]) for style in styles])
+    summary["runs"] = {}
+    for i, (name, run_styles) in enumerate(runs):
+        share = (deadline - time.perf_counter()) / (len(runs) - i)
+        train_s = share - fixed_s - eval_s * len(run_styles)
         steps = max(args.min_steps, int(train_s / step_s))
         if args.max_steps:
             steps = min(steps, args.max_steps)
@@ -210,36 +218,41 @@ def ship(args: argparse.Namespace, train_flags: list[str]) -> int:
         # measured at its share, the model then saved and scored as at the end.
         timer = Timer(duration=timedelta(seconds=max(1.0, train_s)), interval="step")
         print(f"ship: {name}: {steps} steps planned ({share:.0f} s share)", flush=True)
-        model, wall, clock, meta = run_training(style, name, steps, args, train_flags, [timer])
+        model, wall, clock, meta = run_training(run_styles, name, steps, args, train_flags,
+                                                [timer])
         if clock.step_s:
             step_s = clock.step_s  # the latest measurement: the machine may speed up or slow
         fixed_s = max(0.0, wall - meta["steps"] * step_s)
-        evaluated = time.perf_counter()
-        eval_json = work / "eval" / f"{name}.json"
-        eval_json.parent.mkdir(parents=True, exist_ok=True)
-        code = eval_main(["--model", str(model), "--content", args.eval, "--style", str(style),
-                          "--max-size", str(args.eval_size), "-o", str(eval_json)])
-        eval_s = time.perf_counter() - evaluated
-        write_json(work / "scalars" / f"{name}.json",
-                   tensorboard_scalars(work / "runs" / name))
-        fast = json.loads(eval_json.read_text())["fast"] if code == 0 else {}
-        scores = {key: round(fast[key], 4) for key in ("style_error", "content_error")
-                  if key in fast}
-        summary["styles"][name] = {
+        summary["runs"][name] = {
+            "styles": [style.stem for style in run_styles], "model": model.name,
             "steps": meta["steps"], "planned_steps": steps, "images_seen": meta["images_seen"],
             "goal_met": None if args.goal_images is None
-            else meta["images_seen"] >= args.goal_images,
-            "train_wall_s": round(wall, 1), "eval_s": round(eval_s, 1),
+            else meta["images_seen"] >= args.goal_images * len(run_styles),
+            "train_wall_s": round(wall, 1),
             "steady_images_per_s": None if clock.images_per_s is None
             else round(clock.images_per_s, 1),
             "stopped_by_timer": meta["steps"] < steps,
-            "eval_exit_code": code, "eval": scores,
             "model_bytes": model.stat().st_size,
         }
+        evaluated = time.perf_counter()
+        for style in run_styles:
+            eval_json = work / "eval" / f"{style.stem}.json"
+            eval_json.parent.mkdir(parents=True, exist_ok=True)
+            spec = f"{model}:{style.stem}" if len(run_styles) > 1 else str(model)
+            code = eval_main(["--model", spec, "--content", args.eval, "--style", str(style),
+                              "--max-size", str(args.eval_size), "-o", str(eval_json)])
+            fast = json.loads(eval_json.read_text())["fast"] if code == 0 else {}
+            summary["styles"][style.stem] = {
+                "run": name, "eval_exit_code": code,
+                "eval": {key: round(fast[key], 4) for key in ("style_error", "content_error")
+                         if key in fast}}
+        eval_s = (time.perf_counter() - evaluated) / len(run_styles)
+        write_json(work / "scalars" / f"{name}.json",
+                   tensorboard_scalars(work / "runs" / name))
         summary["elapsed_s"] = round(time.perf_counter() - started, 1)
         write_json(out / "ship.json", summary)
 
-    models = [work / "models" / f"{s.stem}.ckpt" for s in styles]
+    models = [work / "models" / f"{name}.ckpt" for name, _ in runs]
     results = sorted((work / "eval").glob("*.json")) + sorted((work / "scalars").glob("*.json"))
     archives = pack(models, out, "models") + pack(results, out, "results")
     summary["archives"] = [a.name for a in archives]
@@ -280,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--goal-images", type=int, help="images seen each style should "
                            "reach (the quick recipe's), reported per style")
             p.add_argument("--max-files", type=int, default=6)
+            p.add_argument("--together", metavar="NAME", help="train all the styles in one "
+                           "multi-style model NAME instead of one model each")
     args, train_flags = parser.parse_known_args(argv)
     return rate(args, train_flags) if args.command == "rate" else ship(args, train_flags)
 
