@@ -81,7 +81,7 @@ def test_wheel_holds_every_module_and_no_tests_or_runs(names: set[str]) -> None:
 
 def test_wheel_holds_models_configs_assets_and_py_typed(wheel: Path, names: set[str]) -> None:
     manifest = json.loads((ROOT / "checkpoints" / "manifest.json").read_text())
-    assert "starry_night" in manifest["paintings"]["styles"]  # the README demo's style
+    assert "starry_night" in manifest  # the README demo's model
     with zipfile.ZipFile(wheel) as archive:
         assert json.loads(archive.read("fastnst/checkpoints/manifest.json")) == manifest
         for entry in manifest.values():
@@ -125,7 +125,7 @@ def test_unpacked_wheel_stylizes_with_its_own_shipped_model_and_recipes(
     assert result.returncode == 0, result.stderr
     package_file, model, quick = result.stdout.splitlines()[:3]
     assert Path(package_file) == site / "fastnst" / "__init__.py"
-    # starry_night is a style of the shipped 8-style model
-    assert Path(model) == site / "fastnst" / "checkpoints" / "paintings.ckpt"
+    # starry_night is its own shipped file (a file named after the style comes first)
+    assert Path(model) == site / "fastnst" / "checkpoints" / "starry_night.ckpt"
     assert Path(quick) == site / "fastnst" / "configs" / "quick.yaml"
     assert Image.open(work / "out.jpg").size == (40, 30)

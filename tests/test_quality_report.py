@@ -17,6 +17,7 @@ from fastnst.core.errors import FastNSTError
 from fastnst.core.images import list_images, load_tensor
 from fastnst.core.settings import load_config
 from fastnst.evaluation.metrics import METRIC_STYLE_SIZE, QualityMetric
+from fastnst.evaluation.quality import HeldOutPhotos
 from fastnst.inference.stylizer import Stylizer
 from fastnst.models.checkpoint import load_model, save_model
 from fastnst.models.johnson import TransformerNet
@@ -124,3 +125,18 @@ def test_no_held_out_photos_fails_before_training(tmp_path, photos, style_image)
         train(make_config(tmp_path, photos, style_image, eval_data=str(empty)))
     assert not (tmp_path / "model.ckpt").exists()
     assert not (tmp_path / "runs" / "test" / "checkpoints").exists()
+
+
+def test_a_failing_final_score_keeps_the_trained_weights(tmp_path, photos, style_image,
+                                                         monkeypatch):
+    # The first multi-style run on a GPU crashed in its end-of-training score and lost its
+    # weights: the last checkpoint must be on disk before that score runs.
+    def broken(self, net):  # type: ignore[no-untyped-def]
+        raise RuntimeError("scoring failed")
+
+    monkeypatch.setattr(HeldOutPhotos, "score", broken)
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        train(make_config(tmp_path, photos, style_image, max_steps=3))  # saves every 2
+    last = tmp_path / "runs" / "test" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 3
+    assert not (tmp_path / "model.ckpt").exists()  # no model file claims a score it lacks

@@ -57,12 +57,13 @@ def share(client: TestClient, caption: str = "", **cookies: str):  # type: ignor
 
 def test_styles_lists_the_shipped_model_with_a_thumbnail(client: TestClient) -> None:
     styles = client.get("/api/styles").json()
-    # The 8 styles of the shipped multi-style model, each by its own name, and the same eight
-    # at width 0.5 under their file's name (a bare name finds `paintings` first).
+    # The 8 styles each by its own name (starry_night is its own file, the GPU-trained one;
+    # the others are the shipped multi-style model's), the multi-style model's starry_night
+    # under its file's name, and the same eight at width 0.5 under theirs.
     eight = ["candy", "composition_vii", "la_muse", "mosaic", "starry_night", "the_scream",
              "udnie", "wave"]
     assert sorted(s["name"] for s in styles) == sorted(
-        [*eight, *(f"paintings_w05:{style}" for style in eight)])
+        [*eight, "paintings:starry_night", *(f"paintings_w05:{style}" for style in eight)])
     assert all(s["thumbnail_url"] for s in styles)
     thumb = client.get(styles[0]["thumbnail_url"])
     assert thumb.headers["content-type"] == "image/jpeg"

@@ -111,8 +111,7 @@ class ProgressReport(L.Callback):
 class QualityReport(L.Callback):
     """Scores the transform net with fastnst-eval's metric on held-out photos (rank 0 only).
 
-    Every `every` steps (None: never), and when its owner calls `score` at the end of training
-    (after the last checkpoint is saved), logs "eval/style" and
+    Every `every` steps (None: never) and at the end of training, logs "eval/style" and
     "eval/content" (dimensionless, see fastnst.evaluation.metrics; for a multi-style net the
     means over its trained styles, and each style's as "eval/style/NAME" and
     "eval/content/NAME") and keeps the last results in `last` ({style name: score's dict +
@@ -160,8 +159,21 @@ class QualityReport(L.Callback):
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.every is not None and trainer.global_step % self.every == 0:
             self.score(trainer, pl_module)
-    # No on_train_end: fastnst.training.train scores the final net itself, after saving the
-    # run's last checkpoint, so a failure while scoring cannot lose the trained weights.
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.score(trainer, pl_module)
+
+
+class SaveLastCheckpoint(L.Callback):
+    """At the end of training, saves the full state (for --resume) to `path` before the
+    callbacks after it run: listed before QualityReport, a failure in the final score cannot
+    lose the trained weights (the first multi-style run on a GPU lost them that way)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path, weights_only=False)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -27,6 +27,7 @@ from fastnst.training.callbacks import (
     AtomicCheckpointIO,
     QualityReport,
     SampleImages,
+    SaveLastCheckpoint,
     batch_images,
 )
 from fastnst.training.datamodule import PhotoDataModule, run_seed
@@ -177,6 +178,7 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
             # step's warm-up is out of every figure but the first log's, which it skips.
             ThroughputMonitor(batch_size_fn=batch_images, window_size=config.log_every + 1),
             SampleImages(samples, config.image_every),
+            SaveLastCheckpoint(last),  # before the final score, which may fail
             quality,
             *callbacks,
         ],
@@ -190,11 +192,7 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
     train_seconds = round(module.train_seconds, 1)
     trainer.save_checkpoint(last, weights_only=False)  # full state, for --resume
     if trainer.is_global_zero:
-        # The final score, after the checkpoint above: whatever fails here, --resume finds the
-        # trained weights (it then runs no steps and scores again).
-        quality.score(trainer, module)
-        if trainer.logger is not None:  # fit closed it; the score above opened a new event file
-            trainer.logger.finalize("success")
+        quality.score(trainer, module)  # a no-op unless fit ran no steps (e.g. resumed at the end)
         reports = {name: _quality_block(config, quality, name) for name in styles}
         output.parent.mkdir(parents=True, exist_ok=True)
         meta: dict[str, Any] = {
