@@ -165,9 +165,10 @@ class QualityReport(L.Callback):
 
 
 class SaveLastCheckpoint(L.Callback):
-    """At the end of training, saves the full state (for --resume) to `path` before the
-    callbacks after it run: listed before QualityReport, a failure in the final score cannot
-    lose the trained weights (the first multi-style run on a GPU lost them that way)."""
+    """At the end of training, saves the full state (for --resume) to `path`, the run's one
+    end-of-fit save, before the callbacks after it run: listed before QualityReport, a failure
+    in the final score cannot lose the trained weights (the first multi-style run on a GPU
+    lost them that way)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -190,7 +190,8 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if config.resume else None)
     # Every stretch of a resumed run; the scoring below not included.
     train_seconds = round(module.train_seconds, 1)
-    trainer.save_checkpoint(last, weights_only=False)  # full state, for --resume
+    # The full state for --resume is in `last`: SaveLastCheckpoint wrote it at the end of fit
+    # (a fit that ran no steps, resumed at its end, left the one it started from).
     if trainer.is_global_zero:
         quality.score(trainer, module)  # a no-op unless fit ran no steps (e.g. resumed at the end)
         reports = {name: _quality_block(config, quality, name) for name in styles}
