@@ -11,6 +11,7 @@ import torch
 from torchvision.models import squeezenet1_1, vgg16, vgg19
 
 from fastnst.core.errors import FastNSTError
+from fastnst.core.images import load_tensor
 from fastnst.lossnets import build_loss_network, layer_names
 from fastnst.lossnets.squeezenet import LAYER_NAMES as SQUEEZENET_LAYER_NAMES
 from fastnst.lossnets.squeezenet import SqueezeNetFeatures
@@ -23,6 +24,7 @@ from fastnst.lossnets.vgg import (
     VGG16Features,
     VGG19Features,
 )
+from tests.conftest import CONTENT
 from tests.fixtures.make_nets_fixture import LAYERS, TOLERANCE, load_fixture, summarize
 
 
@@ -404,3 +406,41 @@ def test_squeezenet_perceptual_loss_from_config(squeezenet_state):
     # the style image scores (nearly) no style loss against itself
     self_terms = loss(style, loss.content_targets(style))
     assert self_terms["style"].item() < 1e-6 * terms["style"].item()
+
+
+def test_bf16_features_and_gradients_match_float32(caffe_vgg):
+    """fastnst-photo's bf16 loss network: float32 features within bf16's rounding of the
+    float32 network's, and the image's gradient pointing the same way."""
+    from fastnst.lossnets.precision import Autocast
+
+    layers = ("conv1_1", "conv3_1", "conv4_2", "conv5_1")
+    image = load_tensor(CONTENT, 10**8, 64)
+    results = {}
+    for name, net in (("32", caffe_vgg), ("bf16", Autocast(caffe_vgg))):
+        x = image.clone().requires_grad_(True)
+        features = net(x, layers)
+        sum(f.pow(2).mean() for f in features.values()).backward()
+        results[name] = features, x.grad
+    (exact, exact_grad), (half, half_grad) = results["32"], results["bf16"]
+    for layer in layers:
+        assert half[layer].dtype == torch.float32 and half[layer].shape == exact[layer].shape
+        error = (half[layer] - exact[layer]).norm() / exact[layer].norm()
+        assert 0 < error < 0.02, layer  # bf16 keeps ~3 significant digits, not 0
+    cosine = torch.nn.functional.cosine_similarity(half_grad.flatten(), exact_grad.flatten(), 0)
+    assert cosine > 0.99
+
+
+def test_precision_auto_is_bf16_only_where_the_device_has_it(monkeypatch):
+    from fastnst.lossnets import precision
+
+    cpu = torch.device("cpu")
+    for native in (False, True):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda native=native: native)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+        assert precision.resolve_precision("auto", cpu) == ("bf16" if native else "32")
+        # an explicit choice is kept, whatever the hardware
+        assert precision.resolve_precision("32", cpu) == "32"
+        assert precision.resolve_precision("bf16", cpu) == "bf16"
+        wrapped = precision.with_precision(torch.nn.Identity(), "auto", cpu)
+        assert isinstance(wrapped, precision.Autocast) == native
+    assert precision.resolve_precision("auto", torch.device("meta")) == "32"

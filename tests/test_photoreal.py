@@ -316,3 +316,18 @@ def test_a_bad_parameter_reads_as_the_library_names_it_and_as_the_command_flags_
     assert run(photos, tmp_path / "out.png", *flags) == 2
     assert capsys.readouterr().err == f"fastnst-photo: error: {problem.format(flags[0])}\n"
     assert not (tmp_path / "out.png").exists()
+
+
+def test_bf16_loss_network_gives_the_float32_result(pair, network, one_thread) -> None:
+    """--precision bf16 (auto on CPUs with AVX512-BF16 and on GPUs) changes the arithmetic of
+    the loss network only: the same steps land on nearly the same image."""
+    content, style = pair
+    content_masks = torch.ones(1, *content.shape[-2:])
+    style_masks = torch.ones(1, *style.shape[-2:])
+    images = {precision: stylize_photo(content, style, content_masks, style_masks, network,
+                                       PhotoParams(iterations=(4, 2), precision=precision),
+                                       progress=False)[0]
+              for precision in ("32", "bf16")}
+    moved = (images["32"] - content).abs().mean()
+    difference = (images["bf16"] - images["32"]).abs().mean()
+    assert 0 < difference < 0.01 * moved  # measured: 1e-4 against a move of 0.1

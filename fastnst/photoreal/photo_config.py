@@ -30,6 +30,7 @@ from fastnst.inference.params import SmoothMethod
 from fastnst.inference.stylize_config import StylizeConfig
 from fastnst.losses import affine
 from fastnst.losses.loss_config import GROUP, LossConfig
+from fastnst.lossnets.precision import Precision
 from fastnst.slow.slow_config import ImageSize, Optimizer
 
 # Luan et al. sec. 3 (and their paper's Fig. 3 setup): content conv4_2, style conv1_1..conv5_1
@@ -62,11 +63,14 @@ class PhotoParams(LossConfig):
         "and position; 1 uses the whole images)", metavar="K", note="one colour a region")
     image_size: ImageSize = option(512, "resize the content's long side to PX (0 keeps it)",
                                    metavar="PX")
-    # 128, 256 and 512 px by default; the last upsampled only. Luan et al. run 1000 + 1000
-    # L-BFGS steps at 700 px; from the colour-transferred start (init) ~100 at 128 px and 50 at
-    # 256 px give results close to theirs on the pairs we compared (our look, see the README).
+    # 128, 256 and 512 px by default. Luan et al. run 1000 + 1000 L-BFGS steps at 700 px;
+    # from the colour-transferred start (init) 100 at 128 px and 50 at 256 px set the colours
+    # and the layout, and 10 at 512 px the look at the scale of objects, which the coarse
+    # levels cannot give (relu3_1-relu5_1 Grams at 512 px): on Luan et al.'s six pairs, with
+    # their masks, masked style error 0.215 with 0 steps at 512 px, 0.137 with 10, against
+    # their 0.207 (README). --precision bf16 pays for those steps on CPUs that have it.
     iterations: LevelSteps = option(
-        (100, 50, 0), "optimiser steps per level, coarsest first: each level is twice the size "
+        (100, 50, 10), "optimiser steps per level, coarsest first: each level is twice the size "
         "of the one before and the last is --image-size; 0 at a level takes the level below "
         "upsampled along the content's edges without optimising", metavar="N1,N2,...")
     init: Literal["transfer", "content"] = option(
@@ -75,6 +79,10 @@ class PhotoParams(LossConfig):
         "the content photo itself")
     optimizer: Optimizer = option("lbfgs", "lbfgs or adam")
     lr: float = option(1.0, "step size (1 suits L-BFGS; about 0.01 for Adam)")
+    precision: Precision = option(
+        "auto", "the loss network's arithmetic: bf16 (autocast; the image, losses and "
+        "optimiser stay float32) takes half the time a step on CPUs with AVX512-BF16 or AMX "
+        "and on GPUs, for the same results; auto: bf16 where the device has it natively, else 32")
     # Redeclared from LossConfig: Luan et al.'s layers and weights.
     content_layers: OrNone[Commas[str]] = option(
         None, "content layers (default: conv4_2 for VGG, Luan et al.; the network's otherwise)",
@@ -154,6 +162,7 @@ class PhotoConfig(LossConfig):
     init: Literal["transfer", "content"] = declared(PhotoParams, "init")
     optimizer: Optimizer = declared(PhotoParams, "optimizer")
     lr: float = declared(PhotoParams, "lr")
+    precision: Precision = declared(PhotoParams, "precision")
     content_layers: OrNone[Commas[str]] = declared(PhotoParams, "content_layers")
     style_layers: OrNone[Commas[str]] = declared(PhotoParams, "style_layers")
     content_weight: Weight = declared(PhotoParams, "content_weight")

@@ -13,8 +13,10 @@ from the first step, and runs coarse to fine: `iterations` gives the steps at ea
 level twice the size of the one before, the last at the working size; each level starts from
 the one below upsampled along the content's edges (fastnst.photoreal.upsample). A level with 0
 steps is that upsampling alone: the result is locally an affine function of the content, so
-little is lost, and the loss network never runs at the largest size. Images are float RGB in
-[0, 1], NCHW.
+its colours and edges survive, but the style's look at the scale of objects is only what the
+coarser level had (the default's few steps at the working size give it). The loss network
+runs in bf16 where the device computes it natively (params.precision). Images are float RGB
+in [0, 1], NCHW.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from fastnst.losses.affine import AffineTerm
 from fastnst.losses.masked import MaskedStyleTerm
 from fastnst.losses.perceptual import ContentTerm, PerceptualLoss, TotalVariationTerm
 from fastnst.lossnets import build_loss_network
+from fastnst.lossnets.precision import with_precision
 from fastnst.photoreal.clusters import auto_masks
 from fastnst.photoreal.masks import match_regions, one_hot
 from fastnst.photoreal.photo_config import PhotoParams
@@ -122,13 +125,15 @@ def stylize_photo(content: torch.Tensor, style: torch.Tensor, content_masks: tor
     """Optimise a photorealistic stylisation of content (1, 3, H, W) after style (1, 3, Hs, Ws).
 
     masks: (R, H, W) and (R, Hs, Ws) float in [0, 1], row r the same region in both (one row
-    of ones each: no regions). Levels, steps, start and weights come from params (iterations,
-    init, optimizer, lr, *_weight). on_step(steps_done, image): as stylize_slow's, counting
-    the steps of all levels so far (their total is sum(params.iterations)).
+    of ones each: no regions). Levels, steps, start, weights and the network's arithmetic come
+    from params (iterations, init, optimizer, lr, *_weight, precision). on_step(steps_done,
+    image): as stylize_slow's, counting the steps of all levels so far (their total is
+    sum(params.iterations)).
     Returns (image (1, 3, H, W) in [0, 1], final loss terms).
     """
     iterations: Sequence[int] = params.iterations
     sizes = check_levels(tuple(content.shape[-2:]), params)
+    network = with_precision(network, params.precision, content.device)
     start = content
     if params.init == "transfer":
         start = region_colour_transfer(content, style, content_masks, style_masks)
