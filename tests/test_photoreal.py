@@ -48,6 +48,23 @@ def test_masked_gram_of_a_half_mask() -> None:
     assert torch.allclose(masked_gram(full, torch.ones(5, 6)), gram_matrix(full))
 
 
+def test_masked_gram_gradient_equals_the_plain_grams() -> None:
+    """The masked copy is recomputed in the backward pass (to save memory at 1024 px): the
+    gradient is still the plain Gram's for a mask of ones, and zero outside a mask."""
+    target = features(1, (2, 3, 3))
+    grads = []
+    for gram in (gram_matrix, lambda f: masked_gram(f, torch.ones(5, 6))):
+        x = features(0, (2, 3, 5, 6)).requires_grad_(True)
+        (gram(x) - target).pow(2).sum().backward()
+        grads.append(x.grad)
+    assert grads[0].abs().sum() > 0 and torch.allclose(grads[0], grads[1], atol=1e-6)
+    half = torch.zeros(5, 6)
+    half[:, :3] = 1
+    x = features(0, (2, 3, 5, 6)).requires_grad_(True)
+    (masked_gram(x, half) - target).pow(2).sum().backward()
+    assert x.grad[..., 3:].abs().max() == 0 and x.grad[..., :3].abs().sum() > 0
+
+
 def test_one_region_covering_everything_is_the_plain_style_term() -> None:
     style, output = stand_in(0, 8), stand_in(10, 12)
     plain = StyleTerm(style, LAYERS, 1.0)

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from fastnst.losses.functional import gram_matrix
 from fastnst.losses.perceptual import Features, LossTerm
@@ -35,14 +36,26 @@ def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(masks[None].float(), size=size, mode="area")[0]
 
 
+def _masked_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    n, c, h, w = features.shape
+    flat = (features.float() * mask.float()).reshape(n, c, h * w)  # (N, C, h*w)
+    area = mask.float().sum().clamp_min(1e-8)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * area)
+
+
 def masked_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Gram of features (N, C, h, w) weighted by one mask (h, w) in [0, 1]: (N, C, C) float32,
-    (F M)(F M)^T / (C sum(M)). Equals gram_matrix(features) for a mask of ones."""
-    n, c, h, w = features.shape
+    (F M)(F M)^T / (C sum(M)). Equals gram_matrix(features) for a mask of ones.
+
+    When a gradient will flow to the features, the masked copy F M is recomputed in the
+    backward pass instead of kept (torch.utils.checkpoint): autograd would otherwise keep one
+    copy of every style layer per region, about 1 GB with three regions at 1024 px, for the
+    cost of one multiplication more.
+    """
     with torch.autocast(features.device.type, enabled=False):
-        flat = (features.float() * mask.float()).reshape(n, c, h * w)  # (N, C, h*w)
-        area = mask.float().sum().clamp_min(1e-8)
-        return torch.bmm(flat, flat.transpose(1, 2)) / (c * area)
+        if features.requires_grad and torch.is_grad_enabled():
+            return checkpoint(_masked_gram, features, mask, use_reentrant=False)
+        return _masked_gram(features, mask)
 
 
 class MaskedStyleTerm(LossTerm):
