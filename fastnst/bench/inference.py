@@ -20,7 +20,7 @@ import torch
 from fastnst.bench.bench_config import BenchConfig
 from fastnst.bench.flops import peak_for, transformer_flops
 from fastnst.bench.timing import Measurement, PeakMemory, add_speedup, measurement
-from fastnst.core.devices import synchronize
+from fastnst.core.devices import native_bf16, synchronize
 from fastnst.core.errors import FastNSTError
 from fastnst.models.johnson import TransformerNet
 
@@ -40,7 +40,7 @@ TRAIN_PRECISION = {"fp32": "32", "bf16": "bf16-mixed", "fp16": "16-mixed"}
 def optimized_precision(device: torch.device) -> str:
     if device.type != "cuda":
         return "fp32"  # CPU bf16 autocast is slower than fp32 without AMX/AVX512-BF16 units
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if native_bf16(device) else "fp16"
 
 
 def optimized_channels_last(options: BenchConfig, device: torch.device) -> bool:

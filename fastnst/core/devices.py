@@ -1,4 +1,5 @@
-"""Choosing a torch device from a command-line string, and waiting for it."""
+"""Choosing a torch device from a command-line string, waiting for it, and what it computes
+natively."""
 
 from __future__ import annotations
 
@@ -24,3 +25,17 @@ def synchronize(device: torch.device) -> None:
     """Wait for queued work on a CUDA device (timings need it); a no-op elsewhere."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 convolutions natively: a CUDA GPU that supports bf16,
+    or a CPU with AVX512-BF16 or AMX tiles (oneDNN's bf16 kernels). Elsewhere bf16 is emulated
+    and slower than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:  # private probes (torch.cpu), absent from some builds: then assume no
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:
+        return False

@@ -18,20 +18,9 @@ from typing import Literal
 import torch
 from torch import nn
 
+from fastnst.core.devices import native_bf16
+
 Precision = Literal["auto", "32", "bf16"]
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes bfloat16 convolutions natively: a CUDA GPU that supports bf16,
-    or a CPU with AVX512-BF16 or AMX tiles (oneDNN's bf16 kernels)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
-        return False
-    try:  # private probes (torch.cpu), absent from some builds: then assume no
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:
-        return False
 
 
 def resolve_precision(precision: Precision, device: torch.device) -> Literal["32", "bf16"]:
