@@ -252,6 +252,10 @@ def test_small_crop_curriculum_then_full_size_and_resumed_time_adds_up(tmp_path,
     train(resolve_train_config([str(DEBUG_CONFIG)], overrides), callbacks=[sizes])
     assert sizes.sizes == [32, 32, 64]
     first = torch.load(tmp_path / "c.ckpt", weights_only=True)["meta"]["train_seconds"]
+    # --resume starts from the time the model file records, not from an earlier moment
+    last = torch.load(tmp_path / "runs" / "curriculum" / "checkpoints" / "last.ckpt",
+                      weights_only=False)["fastnst_counts"]["train_seconds"]
+    assert round(last, 3) == first
     train(resolve_train_config([str(DEBUG_CONFIG)],
                                {**overrides, "resume": True, "max_steps": 4}))
     total = torch.load(tmp_path / "c.ckpt", weights_only=True)["meta"]["train_seconds"]

@@ -108,6 +108,7 @@ class StyleTransferModule(L.LightningModule):
         # and when this stretch's training began.
         self.seconds_before = 0.0
         self.started: float | None = None
+        self.last_step_end: float | None = None  # perf_counter at the end of the latest step
         # The curriculum's full-size finish began (set once, by the time guard or the step).
         self.finishing = False
         self.first_step = 0  # global step at which this stretch began
@@ -129,9 +130,14 @@ class StyleTransferModule(L.LightningModule):
 
     @property
     def train_seconds(self) -> float:
-        """Seconds of training so far, every stretch of a resumed run together."""
-        stretch = 0.0 if self.started is None else time.perf_counter() - self.started
-        return self.seconds_before + stretch
+        """Seconds of training so far, every stretch of a resumed run together, each from its
+        start to the end of its latest step. The end-of-fit work (sample images, the last
+        checkpoint, the final score) is left out, so the last checkpoint and the model file
+        record the same time and a resumed run's total only grows. (A checkpoint saved by a
+        callback within a step counts up to the step before.)"""
+        if self.started is None or self.last_step_end is None:
+            return self.seconds_before
+        return self.seconds_before + self.last_step_end - self.started
 
     def style_mix(self, count: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """A multi-style net's inputs for `count` images: (style index in --style order (N,),
@@ -170,6 +176,7 @@ class StyleTransferModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.started = time.perf_counter()
+        self.last_step_end = None
         self.first_step = self.trainer.global_step
         # A resumed optimizer state may come from a run with the other layout (CPU <-> GPU);
         # fused Adam needs each moment laid out like its parameter.
@@ -188,6 +195,9 @@ class StyleTransferModule(L.LightningModule):
             for group, factor in zip(scheduler.optimizer.param_groups, scheduler.lr_lambdas,
                                      strict=True):
                 group["lr"] = self.config.lr * factor(scheduler.last_epoch)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.last_step_end = time.perf_counter()  # the clock of train_seconds
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int
                                 ) -> dict[str, Any]:

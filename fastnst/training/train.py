@@ -188,7 +188,8 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> Path:
         benchmark=True,  # fixed crop size: let cuDNN pick the fastest conv algorithms
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if config.resume else None)
-    # Every stretch of a resumed run; the scoring below not included. To the millisecond: a
+    # Every stretch of a resumed run, each to the end of its last step (the value `last`
+    # holds, so a resume adds to exactly this); the scoring not included. To the millisecond: a
     # resumed stretch of a few small steps can be under 0.05 s (fastnst-info shows 0.1 s).
     train_seconds = round(module.train_seconds, 3)
     # The full state for --resume is in `last`: SaveLastCheckpoint wrote it at the end of fit
