@@ -39,6 +39,28 @@ def test_optimizing_pixels_lowers_the_loss(loss_and_content, optimizer: str, lr:
     assert set(terms) == {"content", "style", "tv"} and terms["style"].item() > 0
 
 
+def test_lbfgs_first_step_moves_the_most_changed_pixel_by_first_step(loss_and_content) -> None:
+    """Torch's own first L-BFGS step moves all pixels by lr together (at image scale a tiny
+    step that the line search then grows); with first_step the second evaluation is that far
+    from the start in its most-changed pixel, and the optimisation still converges."""
+    loss_fn, content = loss_and_content
+    start = (0.25 + 0.5 * content).contiguous()  # mid-range: no pixel clamped by the step
+    targets = loss_fn.content_targets(start)
+    initial = loss_fn(start, targets).total.item()
+    for first_step in (0.0, 0.05):
+        seen: list[torch.Tensor] = []
+        image, _ = stylize_slow(start, loss_fn, "lbfgs", init=start, iterations=8,
+                                progress=False, first_step=first_step,
+                                on_step=lambda step, image, seen=seen: seen.append(image.clone()))
+        assert len(seen) >= 8 and (seen[0] == start).all()  # evaluation 1 is the start
+        change = (seen[1] - start).abs().max().item()
+        if first_step:
+            assert change == pytest.approx(first_step, rel=1e-3)
+        else:
+            assert change < 0.01
+        assert loss_fn(image, targets).total.item() < 0.7 * initial
+
+
 def test_noise_init_starts_away_from_the_content(loss_and_content) -> None:
     loss_fn, content = loss_and_content
     torch.manual_seed(0)

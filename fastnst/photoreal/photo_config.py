@@ -64,13 +64,14 @@ class PhotoParams(LossConfig):
     image_size: ImageSize = option(512, "resize the content's long side to PX (0 keeps it)",
                                    metavar="PX")
     # 128, 256 and 512 px by default. Luan et al. run 1000 + 1000 L-BFGS steps at 700 px;
-    # from the colour-transferred start (init) 100 at 128 px and 50 at 256 px set the colours
+    # from the colour-transferred start (init) 50 at 128 px and 30 at 256 px set the colours
     # and the layout, and 10 at 512 px the look at the scale of objects, which the coarse
     # levels cannot give (relu3_1-relu5_1 Grams at 512 px): on Luan et al.'s six pairs, with
     # their masks, masked style error 0.215 with 0 steps at 512 px, 0.137 with 10, against
-    # their 0.207 (README). --precision bf16 pays for those steps on CPUs that have it.
+    # their 0.207 (README). --precision bf16 pays for those steps on CPUs that have it, and
+    # --first-step lets 50 and 30 coarse steps do what 100 and 50 did (0.127).
     iterations: LevelSteps = option(
-        (100, 50, 10), "optimiser steps per level, coarsest first: each level is twice the size "
+        (50, 30, 10), "optimiser steps per level, coarsest first: each level is twice the size "
         "of the one before and the last is --image-size; 0 at a level takes the level below "
         "upsampled along the content's edges without optimising", metavar="N1,N2,...")
     init: Literal["transfer", "content"] = option(
@@ -79,6 +80,12 @@ class PhotoParams(LossConfig):
         "the content photo itself")
     optimizer: Optimizer = option("lbfgs", "lbfgs or adam")
     lr: float = option(1.0, "step size (1 suits L-BFGS; about 0.01 for Adam)")
+    # Torch's own first L-BFGS step moves the pixels by lr in all (L1), so each level spent
+    # its first ~5 evaluations growing it in the line search (the loss flat, then falling).
+    first_step: Weight = option(
+        0.05, "L-BFGS's first trial step at each level: the largest pixel change, in [0, 1] "
+        "units (0: torch's own, of L1 length --lr over all pixels, which at image scale takes "
+        "the line search ~5 evaluations to grow)", metavar="D")
     precision: Precision = option(
         "auto", "the loss network's arithmetic: bf16 (autocast; the image, losses and "
         "optimiser stay float32) takes half the time a step on CPUs with AVX512-BF16 or AMX "
@@ -162,6 +169,7 @@ class PhotoConfig(LossConfig):
     init: Literal["transfer", "content"] = declared(PhotoParams, "init")
     optimizer: Optimizer = declared(PhotoParams, "optimizer")
     lr: float = declared(PhotoParams, "lr")
+    first_step: Weight = declared(PhotoParams, "first_step")
     precision: Precision = declared(PhotoParams, "precision")
     content_layers: OrNone[Commas[str]] = declared(PhotoParams, "content_layers")
     style_layers: OrNone[Commas[str]] = declared(PhotoParams, "style_layers")

@@ -158,7 +158,7 @@ def stylize_photo(content: torch.Tensor, style: torch.Tensor, content_masks: tor
                       lambda step, current, done=done: on_step(done + step, current))
         image, final = stylize_slow(level_content, loss_fn, params.optimizer,
                                     resize(start, size) if image is None else image, steps,
-                                    params.lr, progress, desc, level_step)
+                                    params.lr, progress, desc, level_step, params.first_step)
         terms = final.floats()
     assert image is not None  # the first level always has steps (PhotoParams checks)
     return image, terms
