@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from fastnst.core.errors import FastNSTError
-from fastnst.photoreal.clusters import auto_masks, keep_shared, kmeans
+from fastnst.photoreal.clusters import auto_masks, follow_edges, keep_shared, kmeans
 from fastnst.photoreal.masks import (
     COLOURS,
     NAMES,
@@ -178,6 +178,21 @@ def test_auto_masks_match_alike_regions_of_the_two_photos(one_thread) -> None:
     assert torch.equal(again[0], content_labels)  # seeded
     one = auto_masks(content, style, network, 1)
     assert one[0].unique().tolist() == [0] and one[1].shape == (64, 64)
+
+
+def test_found_regions_end_on_the_photo_edges_not_on_the_feature_grid() -> None:
+    # A red left part and a blue right part meeting at x = 27; the clusters' grid (8x8 over
+    # the 64x64 photo) puts the boundary at x = 32.
+    image = torch.empty(1, 3, 64, 64)
+    image[:, :, :, :27] = torch.tensor([0.8, 0.2, 0.1]).view(1, 3, 1, 1)
+    image[:, :, :, 27:] = torch.tensor([0.1, 0.3, 0.9]).view(1, 3, 1, 1)
+    image += 0.02 * torch.rand(image.shape, generator=torch.Generator().manual_seed(0))
+    coarse = torch.zeros(8, 8, dtype=torch.long)
+    coarse[:, 4:] = 1
+    labels = follow_edges(coarse, 2, image)
+    assert labels.shape == (64, 64) and labels.dtype == torch.int64
+    expected = (torch.arange(64) >= 27).long().expand(64, 64)
+    assert torch.equal(labels, expected)
 
 
 def test_affine_upsample_keeps_a_colour_grade_and_the_content_edges() -> None:
