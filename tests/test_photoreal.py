@@ -21,7 +21,13 @@ from fastnst.losses.perceptual import StyleTerm
 from fastnst.photoreal.masks import COLOURS, NAMES, read_mask
 from fastnst.photoreal.photo_config import PhotoConfig, PhotoParams
 from fastnst.photoreal.start import linear_map, region_colour_transfer
-from fastnst.photoreal.transfer import level_sizes, photo_loss, stylize_photo, transfer_photo
+from fastnst.photoreal.transfer import (
+    level_sizes,
+    level_steps,
+    photo_loss,
+    stylize_photo,
+    transfer_photo,
+)
 from tests.conftest import ASSETS
 
 
@@ -135,6 +141,18 @@ def test_level_sizes() -> None:
     assert level_sizes((64, 64), 3)[0] == (16, 16)
     with pytest.raises(FastNSTError, match=r"3 levels, so the coarsest is 15x12 px: under 16"):
         level_sizes((48, 60), 3)
+
+
+def test_the_default_schedule_follows_the_working_size() -> None:
+    # 512 px: three levels; 1024 px: five full-size steps more; beyond: enlarged, not optimised
+    assert level_steps((384, 512), None) == (50, 30, 10)
+    assert level_steps((683, 512), None) == (50, 30, 10)
+    assert level_steps((768, 1024), None) == (50, 30, 10, 5)
+    assert level_steps((1536, 2048), None) == (50, 30, 10, 5, 0)
+    # small photos lose the coarsest levels rather than go under 16 px
+    assert level_steps((60, 80), None) == (30, 10)
+    assert level_steps((20, 30), None) == (10,)
+    assert level_steps((768, 1024), (4, 2)) == (4, 2)  # given: as given, at any size
 
 
 def test_config_defaults_and_mistakes() -> None:

@@ -63,17 +63,20 @@ class PhotoParams(LossConfig):
         "and position; 1 uses the whole images)", metavar="K", note="one colour a region")
     image_size: ImageSize = option(512, "resize the content's long side to PX (0 keeps it)",
                                    metavar="PX")
-    # 128, 256 and 512 px by default. Luan et al. run 1000 + 1000 L-BFGS steps at 700 px;
-    # from the colour-transferred start (init) 50 at 128 px and 30 at 256 px set the colours
-    # and the layout, and 10 at 512 px the look at the scale of objects, which the coarse
-    # levels cannot give (relu3_1-relu5_1 Grams at 512 px): on Luan et al.'s six pairs, with
-    # their masks, masked style error 0.215 with 0 steps at 512 px, 0.137 with 10, against
-    # their 0.207 (README). --precision bf16 pays for those steps on CPUs that have it, and
-    # --first-step lets 50 and 30 coarse steps do what 100 and 50 did (0.127).
-    iterations: LevelSteps = option(
-        (50, 30, 10), "optimiser steps per level, coarsest first: each level is twice the size "
-        "of the one before and the last is --image-size; 0 at a level takes the level below "
-        "upsampled along the content's edges without optimising", metavar="N1,N2,...")
+    # None: the schedule for the working size (fastnst.photoreal.transfer.level_steps), 50,30,10
+    # at 512 px. Luan et al. run 1000 + 1000 L-BFGS steps at 700 px; from the colour-
+    # transferred start (init) 50 at 128 px and 30 at 256 px set the colours and the layout,
+    # and 10 at 512 px the look at the scale of objects, which the coarse levels cannot give
+    # (relu3_1-relu5_1 Grams at 512 px): on Luan et al.'s six pairs, with their masks, masked
+    # style error 0.215 with 0 steps at 512 px, 0.137 with 10, against their 0.207 (README).
+    # --precision bf16 pays for those steps on CPUs that have it, and --first-step lets 50 and
+    # 30 coarse steps do what 100 and 50 did (0.127).
+    iterations: OrNone[LevelSteps] = option(
+        None, "optimiser steps per level, coarsest first: each level is twice the size of the "
+        "one before and the last is --image-size; 0 at a level takes the level below "
+        "upsampled along the content's edges without optimising (default: 50,30,10 for about "
+        "512 px; one level more per doubling above, 5 steps at about 1024 px and 0 beyond; "
+        "fewer levels for images too small for them)", metavar="N1,N2,...")
     init: Literal["transfer", "content"] = option(
         "transfer", "start from the content with each region's colours mapped onto the "
         "style's (transfer: Pitie's linear colour transfer, as Luan et al.'s inputs) or from "
@@ -129,9 +132,9 @@ class PhotoParams(LossConfig):
                 object.__setattr__(self, "style_layers", LUAN_STYLE_LAYERS)
         super().__post_init__()
         # The bounds (auto_masks 1 to 9, counts >= 0, sizes, weights) are the fields' types.
-        if not self.iterations:
+        if self.iterations is not None and not self.iterations:
             raise ParameterError("iterations", "needs one count >= 0 per level")
-        if self.iterations[0] < 1:
+        if self.iterations is not None and self.iterations[0] < 1:
             raise ParameterError("iterations",
                                  "needs at least 1 step at the first (coarsest) level")
 
@@ -165,7 +168,7 @@ class PhotoConfig(LossConfig):
     save_masks: bool = option(False, "also write the masks used as OUT-content-mask.png and "
                               "OUT-style-mask.png (fix them and pass them back)")
     image_size: ImageSize = declared(PhotoParams, "image_size")
-    iterations: LevelSteps = declared(PhotoParams, "iterations")
+    iterations: OrNone[LevelSteps] = declared(PhotoParams, "iterations")
     init: Literal["transfer", "content"] = declared(PhotoParams, "init")
     optimizer: Optimizer = declared(PhotoParams, "optimizer")
     lr: float = declared(PhotoParams, "lr")

@@ -21,6 +21,7 @@ in [0, 1], NCHW.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +46,12 @@ from fastnst.slow.gatys import StepCallback, stylize_slow
 
 # The smallest short side (px) of a level: conv5_1, at 1/16 of the image, still has a pixel.
 MIN_LEVEL_SIDE = 16
+# The default schedule (level_steps). At 512 px, 50 L-BFGS steps at 128 px and 30 at 256 px
+# set the colours and the layout, and 10 at 512 px the look at the scale of objects; a 1024 px
+# photo needs 5 more at 1024 px (pair 8 of Luan et al.'s examples falls short without them,
+# and ten cost pair 39 its edges: README).
+DEFAULT_STEPS = (50, 30, 10)
+ABOVE_512_STEPS = 5
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,8 @@ class PhotoResult:
 def level_sizes(size: tuple[int, int], levels: int) -> list[tuple[int, int]]:
     """(H, W) of each level, coarsest first: the last is `size`, each other half the next.
 
-    levels is the length of PhotoParams.iterations, so the error names that parameter: a
+    levels is the length of the steps per level (level_steps), so the error names
+    PhotoParams.iterations: a
     ParameterError when the coarsest would be under MIN_LEVEL_SIDE px on its short side.
     """
     height, width = size
@@ -81,13 +89,33 @@ def level_sizes(size: tuple[int, int], levels: int) -> list[tuple[int, int]]:
     return sizes
 
 
-def check_levels(size: tuple[int, int], params: PhotoParams) -> list[tuple[int, int]]:
-    """level_sizes for a working size (H, W) and params.iterations, after checking that the
-    largest optimised level fits params.affine_max_pixels (FastNSTError otherwise)."""
-    sizes = level_sizes(size, len(params.iterations))
-    largest = max(size for size, steps in zip(sizes, params.iterations, strict=True) if steps)
+def level_steps(size: tuple[int, int], iterations: Sequence[int] | None) -> tuple[int, ...]:
+    """Optimiser steps per level, coarsest first, for a working size (H, W): `iterations` as
+    given, or for None the default schedule. That is DEFAULT_STEPS for a long side of about
+    512 px (362 to 724), then per doubling above one more level: ABOVE_512_STEPS at about
+    1024 px, 0 above that (enlarged along the content's edges: a 2048 px level costs 4x a
+    1024 px one in time and memory). Per halving below 512 px the levels keep their steps and
+    get smaller; levels whose short side would be under MIN_LEVEL_SIDE are left out, coarsest
+    first."""
+    if iterations is not None:
+        return tuple(iterations)
+    doublings = max(0, round(math.log2(max(size) / 512)))
+    steps = DEFAULT_STEPS + (ABOVE_512_STEPS,) * min(doublings, 1) + (0,) * (doublings - 1)
+    while len(steps) > 1 and round(min(size) / 2 ** (len(steps) - 1)) < MIN_LEVEL_SIDE:
+        steps = steps[1:]
+    return steps
+
+
+def check_levels(size: tuple[int, int], params: PhotoParams
+                 ) -> tuple[list[tuple[int, int]], tuple[int, ...]]:
+    """(H, W) and steps of each level for a working size (H, W) and params.iterations
+    (level_steps), after checking that the largest optimised level fits
+    params.affine_max_pixels (FastNSTError otherwise)."""
+    steps = level_steps(size, params.iterations)
+    sizes = level_sizes(size, len(steps))
+    largest = max(size for size, count in zip(sizes, steps, strict=True) if count)
     affine.check_size(*largest, params.affine_max_pixels)
-    return sizes
+    return sizes, steps
 
 
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -128,11 +156,10 @@ def stylize_photo(content: torch.Tensor, style: torch.Tensor, content_masks: tor
     of ones each: no regions). Levels, steps, start, weights and the network's arithmetic come
     from params (iterations, init, optimizer, lr, *_weight, precision). on_step(steps_done,
     image): as stylize_slow's, counting the steps of all levels so far (their total is
-    sum(params.iterations)).
+    sum(level_steps((H, W), params.iterations))).
     Returns (image (1, 3, H, W) in [0, 1], final loss terms).
     """
-    iterations: Sequence[int] = params.iterations
-    sizes = check_levels(tuple(content.shape[-2:]), params)
+    sizes, iterations = check_levels(tuple(content.shape[-2:]), params)
     network = with_precision(network, params.precision, content.device)
     start = content
     if params.init == "transfer":
