@@ -36,33 +36,44 @@ def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(masks[None].float(), size=size, mode="area")[0]
 
 
-def _masked_gram(features: torch.Tensor, support: torch.Tensor,
+def _region_gram(features: torch.Tensor, support: torch.Tensor,
                  weights: torch.Tensor) -> torch.Tensor:
     c = features.shape[1]
     flat = features.float().flatten(2).index_select(2, support) * weights  # (N, C, P)
     return torch.bmm(flat, flat.transpose(1, 2)) / (c * weights.sum().clamp_min(1e-8))
 
 
+def region_support(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A mask (h, w) in [0, 1] as (indices (P,) int64 of its non-zero pixels in the flattened
+    map, their weights (P,) float32): what region_gram takes."""
+    weights = mask.float().flatten()
+    support = weights.nonzero().squeeze(1)
+    return support, weights.index_select(0, support)
+
+
+def region_gram(features: torch.Tensor, support: torch.Tensor,
+                weights: torch.Tensor) -> torch.Tensor:
+    """masked_gram for a mask given as region_support(mask): (N, C, C) float32."""
+    with torch.autocast(features.device.type, enabled=False):
+        if features.requires_grad and torch.is_grad_enabled():
+            return checkpoint(_region_gram, features, support, weights, use_reentrant=False)
+        return _region_gram(features, support, weights)
+
+
 def masked_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Gram of features (N, C, h, w) weighted by one mask (h, w) in [0, 1]: (N, C, C) float32,
     (F M)(F M)^T / (C sum(M)). Equals gram_matrix(features) for a mask of ones.
 
-    Only the pixels where the mask is not 0 enter the product: with R regions that partition
-    the image, the R Grams of a layer cost about one whole-image Gram instead of R (the
-    products were a third of a 512 px step with three regions).
+    Only the pixels where the mask is not 0 enter the product (region_support): with R regions
+    that partition the image, the R Grams of a layer cost about one whole-image Gram instead
+    of R (the products were a third of a 512 px step with three regions).
 
     When a gradient will flow to the features, the masked copy is recomputed in the backward
     pass instead of kept (torch.utils.checkpoint): autograd would otherwise keep one copy of
     every style layer per region, about 1 GB with three regions at 1024 px, for the cost of
     one multiplication more.
     """
-    weights = mask.float().flatten()
-    support = weights.nonzero().squeeze(1)  # (P,) indices of the pixels in the region
-    weights = weights.index_select(0, support)
-    with torch.autocast(features.device.type, enabled=False):
-        if features.requires_grad and torch.is_grad_enabled():
-            return checkpoint(_masked_gram, features, support, weights, use_reentrant=False)
-        return _masked_gram(features, support, weights)
+    return region_gram(features, *region_support(mask))
 
 
 class MaskedStyleTerm(LossTerm):
@@ -101,6 +112,24 @@ class MaskedStyleTerm(LossTerm):
             layer_weights = [1.0 / gram.pow(2).mean().clamp_min(1e-12).item()
                              for gram in whole.values()]
         self.layer_weights = dict(zip(self.layers, map(float, layer_weights), strict=True))
+        # Per feature size and device: the content regions at that size. The masks are fixed,
+        # so they are resized once per layer size, not at every evaluation.
+        self._regions: dict[tuple[int, int, torch.device],
+                            list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
+
+    def content_regions(self, size: tuple[int, int]
+                        ) -> list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """(row r of the masks, share a_r (0-dim float32), support, weights) of every content
+        region with pixels at a layer's size (h, w); the last two from region_support."""
+        key = (*size, self.content_masks.device)
+        if key not in self._regions:
+            masks = resize_masks(self.content_masks, size)
+            shares = masks.flatten(1).mean(1)  # (R,) region sizes a_r at this layer
+            self._regions[key] = [(row, share, *region_support(mask))
+                                  for row, (share, mask) in enumerate(zip(shares, masks,
+                                                                          strict=True))
+                                  if share > 0]
+        return self._regions[key]
 
     def target_grams(self, layer: str) -> torch.Tensor:
         """(R, C, C) float32 style Grams of every region at `layer`."""
@@ -111,12 +140,10 @@ class MaskedStyleTerm(LossTerm):
         losses = []
         for layer, weight in self.layer_weights.items():
             feature = features[layer]  # (N, C, h, w)
-            masks = resize_masks(self.content_masks, tuple(feature.shape[-2:]))
-            shares = masks.flatten(1).mean(1)  # (R,) region sizes a_r at this layer
-            grams = self.target_grams(layer)
-            for mask, share, target in zip(masks, shares, grams, strict=True):
-                if share <= 0:
-                    continue
-                gram = masked_gram(feature, mask)
+            style_grams = self.target_grams(layer)  # (R, C, C)
+            for row, share, support, weights in self.content_regions(
+                    (feature.shape[-2], feature.shape[-1])):
+                gram = region_gram(feature, support, weights)
+                target = style_grams[row]
                 losses.append(weight * share * F.mse_loss(gram, target.expand_as(gram)))
         return torch.stack(losses).sum()

@@ -66,10 +66,12 @@ def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str 
     else:
         start = content if init == "content" else torch.rand_like(content)
     start = start.detach()
-    # image = origin + scale * variable; exactly the variable itself (origin 0, scale 1) but
-    # for L-BFGS with a first_step.
-    origin, scale = torch.zeros_like(start), 1.0
+    # The image is the variable itself, or with a first_step start + scale * variable.
+    scale: float | None = None
     variable = start.clone().requires_grad_(True)
+
+    def image_of(value: torch.Tensor) -> torch.Tensor:
+        return value if scale is None else start + scale * value
     bar = tqdm(total=iterations, desc=desc, unit="it", disable=not progress)
     last: list[LossTerms] = []
     ready: list[torch.Tensor] = []  # an evaluation done before L-BFGS asks for it
@@ -78,9 +80,12 @@ def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str 
         if ready:  # variable and variable.grad are still those of this evaluation
             return ready.pop()
         with torch.no_grad():  # keep the image in [0, 1]
-            variable.copy_(((origin + scale * variable).clamp(0, 1) - origin) / scale)
+            if scale is None:
+                variable.clamp_(0, 1)
+            else:
+                variable.copy_((image_of(variable).clamp(0, 1) - start) / scale)
         opt.zero_grad(set_to_none=True)
-        image = origin + scale * variable
+        image = image_of(variable)
         terms = loss_fn(image, targets)
         objective = terms.total * image.shape[0]  # every loss term is a batch mean
         objective.backward()
@@ -97,12 +102,12 @@ def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str 
             tolerance_grad=0.0, tolerance_change=0.0, history_size=50,
             line_search_fn="strong_wolfe")
         if first_step > 0:
-            objective = closure()  # evaluation 1, at the start, with scale 1
+            objective = closure()  # evaluation 1, at the start (the variable is the image)
             assert variable.grad is not None
             scale = first_step_scale(variable.grad, first_step, lr)
             with torch.no_grad():
-                origin, variable.grad = start, variable.grad * scale  # d/dz = scale d/dimage
-                variable.zero_()
+                variable.grad = variable.grad * scale  # d/dz = scale d/dimage
+                variable.zero_()  # image = start + scale * 0
             ready.append(objective)  # L-BFGS's first call (counted in max_eval: free here)
         opt.step(closure)
     else:
@@ -110,7 +115,7 @@ def stylize_slow(content: torch.Tensor, loss_fn: PerceptualLoss, optimizer: str 
         for _ in range(iterations):
             opt.step(closure)
     bar.close()
-    return (origin + scale * variable).detach().clamp(0, 1), last[0]
+    return image_of(variable.detach()).clamp(0, 1), last[0]
 
 
 def first_step_scale(gradient: torch.Tensor, first_step: float, lr: float) -> float:
